@@ -1,0 +1,1 @@
+"""BionicPRO Reports: core helpers shared by flows, tasks, seed and CLI."""

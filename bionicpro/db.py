@@ -1,0 +1,42 @@
+"""Connections, opened late and closed early."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+import psycopg2.extensions
+
+from bionicpro.settings import Settings
+
+
+@contextmanager
+def pg_connection(settings: Settings, database: str) -> Iterator[psycopg2.extensions.connection]:
+    """A PostgreSQL connection in UTC; committed on success, rolled back on error."""
+    conn = psycopg2.connect(settings.postgres_url(database), options="-c TimeZone=UTC")
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def clickhouse_client(settings: Settings) -> Iterator[object]:
+    """A clickhouse-connect client; on chDB it holds the data path's lock until closed.
+
+    SQL always names tables as ``reports_db.<table>``, so the session database is ``default``.
+    """
+    import clickhouse_connect
+
+    dsn = settings.clickhouse_dsn()
+    if dsn.startswith("chdb://"):
+        settings.chdb_dir.mkdir(parents=True, exist_ok=True)
+        client = clickhouse_connect.get_client(dsn=dsn)
+    else:
+        client = clickhouse_connect.get_client(dsn=dsn, database="default")
+    try:
+        yield client
+    finally:
+        client.close()

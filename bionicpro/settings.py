@@ -1,0 +1,88 @@
+"""The one settings object: reads the environment, never connects."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CRM_DB = "crm_db"
+TELEMETRY_DB = "telemetry_db"
+REPORTS_DB = "reports_db"
+
+
+class Settings(BaseSettings):
+    """Where the sources and the marts live.
+
+    Unset URLs mean the embedded defaults: a pgserver PostgreSQL under
+    ``<data_dir>/postgres`` and chDB under ``<data_dir>/clickhouse``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    crm_database_url: SecretStr | None = Field(default=None, alias="CRM_DATABASE_URL")
+    telemetry_database_url: SecretStr | None = Field(default=None, alias="TELEMETRY_DATABASE_URL")
+    clickhouse_url: SecretStr | None = Field(default=None, alias="CLICKHOUSE_URL")
+    data_dir: Path = Field(default=Path(".data"), alias="BIONICPRO_DATA_DIR")
+
+    @cached_property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_path / "postgres"
+
+    @property
+    def chdb_dir(self) -> Path:
+        return self.data_path / "clickhouse"
+
+    @property
+    def gx_dir(self) -> Path:
+        return self.data_path / "gx"
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.crm_database_url is None or self.telemetry_database_url is None
+
+    @property
+    def uses_chdb(self) -> bool:
+        return self.clickhouse_url is None or self.clickhouse_url.get_secret_value().startswith("chdb://")
+
+    def postgres_url(self, database: str) -> str:
+        """URL of ``crm_db`` or ``telemetry_db``; starts the embedded server if it is the default."""
+        configured = {CRM_DB: self.crm_database_url, TELEMETRY_DB: self.telemetry_database_url}[database]
+        if configured is not None:
+            return configured.get_secret_value()
+        from bionicpro.embedded import embedded_postgres_url
+
+        return embedded_postgres_url(self.postgres_dir, database)
+
+    def clickhouse_dsn(self) -> str:
+        if self.clickhouse_url is not None:
+            return self.clickhouse_url.get_secret_value()
+        return f"chdb://{self.chdb_dir}"
+
+    def describe(self) -> dict[str, str]:
+        """Where things are, safe to print (no credentials)."""
+
+        def redact(url: SecretStr | None, default: str) -> str:
+            if url is None:
+                return default
+            parts = urlsplit(url.get_secret_value())
+            host = parts.hostname or ""
+            port = f":{parts.port}" if parts.port else ""
+            return f"{parts.scheme}://{host}{port}{parts.path}"
+
+        return {
+            "crm_db": redact(self.crm_database_url, f"embedded PostgreSQL at {self.postgres_dir}"),
+            "telemetry_db": redact(self.telemetry_database_url, f"embedded PostgreSQL at {self.postgres_dir}"),
+            "reports_db": redact(self.clickhouse_url, f"embedded chDB at {self.chdb_dir}"),
+        }
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,99 @@
+-- reports_db in ClickHouse: the two monthly marts (the contract), their staging twins, the
+-- per-day partials the prosthesis mart is summed from, and the load log. Safe to apply twice.
+
+CREATE DATABASE IF NOT EXISTS reports_db;
+
+CREATE TABLE IF NOT EXISTS reports_db.report_user_monthly_metrics (
+    report_date                Date,
+    user_id                    Int32,
+    user_uuid                  String,
+    total_payments             Decimal(12, 2),
+    successful_payments        Decimal(12, 2),
+    failed_payments_count      Int32,
+    active_subscriptions_count Int32,
+    subscription_cost_total    Decimal(12, 2),
+    support_tickets_opened     Int32,
+    support_tickets_resolved   Int32,
+    created_at                 DateTime,
+    last_updated               DateTime
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(report_date)
+ORDER BY (user_id, report_date);
+
+CREATE TABLE IF NOT EXISTS reports_db.report_prosthetic_monthly_metrics (
+    report_date               Date,
+    prosthetic_id             Int32,
+    user_id                   Int32,
+    user_uuid                 String,
+    prosthetic_uuid           String,
+    device_type               String,
+    power_on_count            Int32,
+    power_off_count           Int32,
+    total_active_hours        Float64,
+    avg_discharge_rate_active Float64,
+    avg_discharge_rate_idle   Float64,
+    avg_charge_rate           Float64,
+    charge_cycles             Int32,
+    warning_count             Int32,
+    error_count               Int32,
+    critical_error_count      Int32,
+    downtime_minutes          Int32,
+    created_at                DateTime,
+    last_updated              DateTime
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(report_date)
+ORDER BY (user_id, prosthetic_id, report_date);
+
+-- A month is written here first, then swapped into the mart whole (REPLACE PARTITION),
+-- so a reader never sees a half-loaded month.
+CREATE TABLE IF NOT EXISTS reports_db.report_user_monthly_metrics_staging
+    AS reports_db.report_user_monthly_metrics;
+CREATE TABLE IF NOT EXISTS reports_db.report_prosthetic_monthly_metrics_staging
+    AS reports_db.report_prosthetic_monthly_metrics;
+
+-- One row per (prosthetic, UTC day): that day's share of every prosthesis measure, exact
+-- (microseconds, integer sums and counts), so a daily run computes one day and sums the month.
+-- Rewritten days win by computed_at; read with FINAL.
+CREATE TABLE IF NOT EXISTS reports_db.prosthetic_daily_partials (
+    day                  Date,
+    prosthetic_id        Int32,
+    power_on_count       Int64,
+    power_off_count      Int64,
+    charge_cycles        Int64,
+    warning_count        Int64,
+    error_count          Int64,
+    critical_error_count Int64,
+    active_us            Int64,
+    downtime_us          Int64,
+    discharge_active_sum Int64,
+    discharge_active_n   Int64,
+    discharge_idle_sum   Int64,
+    discharge_idle_n     Int64,
+    charge_sum           Int64,
+    charge_n             Int64,
+    computed_at          DateTime64(6)
+) ENGINE = ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(day)
+ORDER BY (prosthetic_id, day);
+
+-- Which days of a month have been computed, and when: a day whose source rows arrived later
+-- (created_at >= computed_at) is computed again.
+CREATE TABLE IF NOT EXISTS reports_db.partial_days (
+    day         Date,
+    computed_at DateTime64(6),
+    rows        UInt32
+) ENGINE = ReplacingMergeTree(computed_at)
+ORDER BY day;
+
+-- Every load attempt of a month: what backfills consult and what the API trusts.
+CREATE TABLE IF NOT EXISTS reports_db.load_log (
+    report_date Date,
+    mart        LowCardinality(String),
+    rows        UInt32,
+    horizon     DateTime,
+    status      LowCardinality(String),
+    message     String,
+    run_id      String,
+    loaded_at   DateTime64(6)
+) ENGINE = MergeTree
+ORDER BY (report_date, mart, loaded_at);
