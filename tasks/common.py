@@ -1,0 +1,59 @@
+"""What every task shares: retry policy for database work, and the run's time window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from bionicpro.metrics import next_month_start
+
+# Database tasks retry transient failures (connection refused, lock held by another process);
+# data-quality tasks never retry: the same rows would fail the same way.
+DB_TASK = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+PURE_TASK = dict(cache_policy=NO_CACHE, persist_result=False)
+
+
+@dataclass(frozen=True)
+class Period:
+    """The month a run computes, to date: ``[month_start, period_end)`` with horizon H."""
+
+    report_date: date
+
+    @property
+    def month_start(self) -> date:
+        return self.report_date.replace(day=1)
+
+    @property
+    def horizon(self) -> datetime:
+        return datetime.combine(self.report_date + timedelta(days=1), datetime.min.time())
+
+    @property
+    def period_end(self) -> datetime:
+        return min(datetime.combine(next_month_start(self.month_start), datetime.min.time()), self.horizon)
+
+    @property
+    def days(self) -> list[date]:
+        count = (self.report_date - self.month_start).days + 1
+        return [self.month_start + timedelta(days=i) for i in range(count)]
+
+    @property
+    def partition(self) -> int:
+        return self.month_start.year * 100 + self.month_start.month
+
+    @property
+    def label(self) -> str:
+        return self.month_start.strftime("%Y-%m")
+
+    @property
+    def hours_to_date(self) -> float:
+        start = datetime.combine(self.month_start, datetime.min.time())
+        return (self.period_end - start).total_seconds() / 3600

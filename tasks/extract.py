@@ -1,0 +1,115 @@
+"""Extract tasks: one SQL file each, values bound, results read with COPY."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pandas as pd
+from prefect import get_run_logger, task
+
+from bionicpro.db import pg_connection
+from bionicpro.metrics.prosthetic import LOOKBACK, SESSION_CAP
+from bionicpro.pgio import copy_frame
+from bionicpro.settings import CRM_DB, TELEMETRY_DB, get_settings
+from tasks.common import DB_TASK, Period
+
+
+def _decimal(value: str) -> Decimal:
+    return Decimal(value)
+
+
+def _date_or_none(value: str) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _bool(value: str) -> bool:
+    return value == "t"
+
+
+@dataclass
+class CrmExtract:
+    users: pd.DataFrame
+    prosthetics: pd.DataFrame
+    payments: pd.DataFrame
+    subscriptions: pd.DataFrame
+    tickets: pd.DataFrame
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in vars(self).items()}
+
+
+@dataclass
+class TelemetryExtract:
+    window_start: datetime
+    window_end: datetime
+    events: pd.DataFrame
+    lookback: pd.DataFrame
+    samples: pd.DataFrame
+
+    def counts(self) -> dict[str, int]:
+        return {"events": len(self.events), "lookback_state_events": len(self.lookback),
+                "battery_samples": len(self.samples)}
+
+
+@task(name="extract_crm", **DB_TASK)
+def extract_crm(period: Period) -> CrmExtract:
+    params = {"month_start": period.month_start, "period_end": period.period_end}
+    with pg_connection(get_settings(), CRM_DB) as conn:
+        extract = CrmExtract(
+            users=copy_frame(conn, "extract_users", params, parse_dates=("created_at",)),
+            prosthetics=copy_frame(conn, "extract_prosthetics", params,
+                                   converters={"purchase_date": date.fromisoformat}),
+            payments=copy_frame(conn, "extract_payments", params, parse_dates=("payment_date",),
+                                converters={"amount": _decimal}),
+            subscriptions=copy_frame(conn, "extract_subscriptions", params,
+                                     converters={"monthly_cost": _decimal, "start_date": date.fromisoformat,
+                                                 "end_date": _date_or_none}),
+            tickets=copy_frame(conn, "extract_tickets", params, parse_dates=("created_at", "resolved_at")),
+        )
+    get_run_logger().info("extracted CRM for %s: %s", period.label, extract.counts())
+    return extract
+
+
+@task(name="extract_telemetry", **DB_TASK)
+def extract_telemetry(window_start: datetime, window_end: datetime) -> TelemetryExtract:
+    """Events and battery samples of ``[window_start, window_end)``, plus the state look-back."""
+    params = {
+        "window_start": window_start,
+        "window_end": window_end,
+        "session_from": window_start - SESSION_CAP.to_pytimedelta(),
+        "downtime_from": window_start - LOOKBACK.to_pytimedelta(),
+    }
+    with pg_connection(get_settings(), TELEMETRY_DB) as conn:
+        extract = TelemetryExtract(
+            window_start=window_start,
+            window_end=window_end,
+            events=copy_frame(conn, "extract_events", params, parse_dates=("event_timestamp", "created_at")),
+            lookback=copy_frame(conn, "extract_state_lookback", params, parse_dates=("event_timestamp",)),
+            samples=copy_frame(conn, "extract_battery", params, parse_dates=("metric_timestamp", "created_at"),
+                               converters={"is_charging": _bool}),
+        )
+    get_run_logger().info("extracted telemetry [%s, %s): %s", window_start, window_end, extract.counts())
+    return extract
+
+
+@task(name="find_late_days", **DB_TASK)
+def find_late_days(since: datetime, horizon: datetime) -> pd.DataFrame:
+    """Spans of days touched by rows that arrived at or after ``since`` (see find_late_days.sql)."""
+    with pg_connection(get_settings(), TELEMETRY_DB) as conn:
+        frame = copy_frame(conn, "find_late_days", {"since": since, "horizon": horizon},
+                           parse_dates=("last_arrival",), converters={"day": date.fromisoformat})
+    get_run_logger().info("rows arrived since %s touch %d day spans", since, len(frame))
+    return frame
+
+
+def days_to_recompute(month_days: list[date], computed: dict[date, datetime], arrivals: pd.DataFrame) -> list[date]:
+    """Days never computed, or whose inputs (by the arrivals' reach) changed after they were computed."""
+    stale = {day for day in month_days if day not in computed}
+    for row in arrivals.itertuples(index=False):
+        for offset in range(int(row.reach) + 1):
+            day = row.day + timedelta(days=offset)
+            if day in computed and row.last_arrival >= computed[day]:
+                stale.add(day)
+    return sorted(day for day in stale if day in set(month_days))

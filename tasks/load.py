@@ -1,0 +1,120 @@
+"""Load tasks: day partials, the atomic month swap, and the load log (ClickHouse)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from string import Template
+
+import pandas as pd
+from prefect import get_run_logger, task
+
+from bionicpro.db import clickhouse_client
+from bionicpro.metrics.prosthetic import PARTIAL_COLUMNS, PROSTHETIC_MART_COLUMNS
+from bionicpro.metrics.user import USER_MART_COLUMNS
+from bionicpro.pgio import read_sql
+from bionicpro.settings import get_settings
+from tasks.common import DB_TASK, Period
+
+
+@dataclass(frozen=True)
+class Mart:
+    name: str
+    table: str
+    keys: tuple[str, ...]
+    columns: list[str]
+
+    @property
+    def staging(self) -> str:
+        return f"{self.table}_staging"
+
+
+# The only identifiers ever placed into ClickHouse SQL.
+MARTS = {
+    "user": Mart("user", "report_user_monthly_metrics", ("user_id",), USER_MART_COLUMNS),
+    "prosthetic": Mart("prosthetic", "report_prosthetic_monthly_metrics", ("prosthetic_id",),
+                       PROSTHETIC_MART_COLUMNS),
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _sql(name: str, mart: Mart | None = None) -> str:
+    text = read_sql(name)
+    if mart is None:
+        return text
+    return Template(text).substitute(table=mart.table, staging=mart.staging, keys=", ".join(mart.keys))
+
+
+@task(name="read_computed_days", **DB_TASK)
+def read_computed_days(period: Period) -> dict[date, datetime]:
+    params = {"month_start": period.month_start, "period_end": period.period_end.date()}
+    with clickhouse_client(get_settings()) as client:
+        rows = client.query(_sql("ch_computed_days"), parameters=params).result_rows
+    return {day: computed_at for day, computed_at in rows}
+
+
+@task(name="load_partials", **DB_TASK)
+def load_partials(partials: pd.DataFrame, days: list[date], computed_at: datetime) -> int:
+    """Write the days' partials, then mark the days computed (the mark makes them count)."""
+    frame = partials[PARTIAL_COLUMNS].copy()
+    frame["computed_at"] = computed_at
+    marks = pd.DataFrame({"day": days, "computed_at": computed_at,
+                          "rows": [int((partials["day"] == d).sum()) for d in days]})
+    with clickhouse_client(get_settings()) as client:
+        if not frame.empty:
+            client.insert_df("reports_db.prosthetic_daily_partials", frame)
+        client.insert_df("reports_db.partial_days", marks)
+    get_run_logger().info("stored %d partial rows for %d day(s)", len(frame), len(days))
+    return len(frame)
+
+
+@task(name="read_month_sums", **DB_TASK)
+def read_month_sums(period: Period) -> pd.DataFrame:
+    params = {"month_start": period.month_start, "period_end": period.period_end.date()}
+    with clickhouse_client(get_settings()) as client:
+        sums = client.query_df(_sql("ch_month_partial_sums"), parameters=params)
+    get_run_logger().info("summed partials of %s for %d prostheses", period.label, len(sums))
+    return sums
+
+
+def stamp_rows(frame: pd.DataFrame, first_loaded: pd.DataFrame, keys: tuple[str, ...], now: datetime) -> pd.DataFrame:
+    """Keep each row's first ``created_at`` across reloads; ``last_updated`` is now."""
+    stamped = frame.merge(first_loaded, on=list(keys), how="left") if not first_loaded.empty else frame.assign(created_at=pd.NaT)
+    stamped["created_at"] = pd.to_datetime(stamped["created_at"]).fillna(pd.Timestamp(now)).astype("datetime64[s]")
+    stamped["last_updated"] = pd.Timestamp(now).floor("s")
+    return stamped
+
+
+@task(name="load_mart", **DB_TASK)
+def load_mart(mart_name: str, frame: pd.DataFrame, period: Period) -> int:
+    """Stage the month, then swap it into the mart in one atomic step."""
+    mart = MARTS[mart_name]
+    params = {"partition": period.partition, "report_date": period.month_start}
+    now = utcnow()
+    with clickhouse_client(get_settings()) as client:
+        first_loaded = client.query_df(_sql("ch_first_loaded", mart), parameters=params)
+        rows = stamp_rows(frame[mart.columns], first_loaded, mart.keys, now)
+        client.command(_sql("ch_clear_staging", mart), parameters=params)
+        if rows.empty:
+            client.command(_sql("ch_drop_partition", mart), parameters=params)
+        else:
+            client.insert_df(f"reports_db.{mart.staging}", rows)
+            client.command(_sql("ch_swap_partition", mart), parameters=params)
+            client.command(_sql("ch_clear_staging", mart), parameters=params)
+    get_run_logger().info("loaded %d rows into %s for %s", len(rows), mart.table, period.label)
+    return len(rows)
+
+
+@task(name="record_load", **DB_TASK)
+def record_load(period: Period, rows: dict[str, int], status: str, message: str, run_id: str) -> None:
+    now = utcnow()
+    log = pd.DataFrame([
+        {"report_date": period.month_start, "mart": mart, "rows": count, "horizon": period.horizon,
+         "status": status, "message": message[:2000], "run_id": run_id, "loaded_at": now}
+        for mart, count in rows.items()
+    ])
+    with clickhouse_client(get_settings()) as client:
+        client.insert_df("reports_db.load_log", log)

@@ -1,0 +1,1 @@
+ALTER TABLE reports_db.$staging DROP PARTITION {partition:UInt32}

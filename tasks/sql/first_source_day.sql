@@ -1,0 +1,1 @@
+SELECT min(created_at)::date FROM crm_users
