@@ -24,19 +24,25 @@ def pg_connection(settings: Settings, database: str) -> Iterator[psycopg2.extens
 
 @contextmanager
 def clickhouse_client(settings: Settings) -> Iterator[object]:
-    """A clickhouse-connect client; on chDB it holds the data path's lock until closed.
+    """A clickhouse-connect client; on chDB, opened only during this process's turn on the path.
 
     SQL always names tables as ``reports_db.<table>``, so the session database is ``default``.
     """
     import clickhouse_connect
 
-    dsn = settings.clickhouse_dsn()
-    if dsn.startswith("chdb://"):
-        settings.chdb_dir.mkdir(parents=True, exist_ok=True)
-        client = clickhouse_connect.get_client(dsn=dsn)
-    else:
-        client = clickhouse_connect.get_client(dsn=dsn, database="default")
-    try:
-        yield client
-    finally:
-        client.close()
+    if not settings.uses_chdb:
+        client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn(), database="default")
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    from bionicpro.chdb_gate import ChdbGate
+
+    settings.chdb_dir.mkdir(parents=True, exist_ok=True)
+    with ChdbGate.for_path(settings.chdb_dir).turn():
+        client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn())
+        try:
+            yield client
+        finally:
+            client.close()

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     @property
     def chdb_dir(self) -> Path:
+        if self.clickhouse_url is not None and self.uses_chdb:
+            return Path(self.clickhouse_url.get_secret_value().removeprefix("chdb://")).resolve()
         return self.data_path / "clickhouse"
 
     @property
@@ -62,9 +64,9 @@ class Settings(BaseSettings):
         return embedded_postgres_url(self.postgres_dir, database)
 
     def clickhouse_dsn(self) -> str:
-        if self.clickhouse_url is not None:
-            return self.clickhouse_url.get_secret_value()
-        return f"chdb://{self.chdb_dir}"
+        if self.uses_chdb:
+            return f"chdb://{self.chdb_dir}"
+        return self.clickhouse_url.get_secret_value()
 
     def describe(self) -> dict[str, str]:
         """Where things are, safe to print (no credentials)."""
