@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from bionicpro.freshness import days_to_compute, reached_days, stale_days
+from bionicpro.settings import Settings
+from blocks import resolve_settings
 from expectations.runner import DataQualityError
 from tasks.common import Period
-from tasks.extract import days_to_recompute, extract_crm, extract_telemetry, find_late_days
-from tasks.load import load_mart, load_partials, read_computed_days, read_month_sums, record_load, utcnow
+from tasks.extract import extract_crm, extract_telemetry, find_arrivals
+from tasks.load import (advance_arrival_watermark, load_mart, load_partials, mark_stale_days, read_arrival_watermark,
+                        read_computed_days, read_loaded_months, read_month_sums, read_stale_months, record_load,
+                        utcnow)
 from tasks.transform import compute_day_partials, transform_prosthetic_mart, transform_user_mart
 from tasks.validate import validate_crm, validate_marts, validate_telemetry
 
@@ -50,51 +54,78 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time())
 
 
-def refresh_partials(period: Period, recompute: bool) -> list[date]:
-    """The month's days to compute: all of them, or those missing or whose source rows arrived since."""
-    if recompute:
-        return period.days
-    computed = read_computed_days(period)
-    arrivals = find_late_days(min(computed.values()), period.horizon) if computed else pd.DataFrame(
-        columns=["day", "reach", "last_arrival"])
-    days = days_to_recompute(period.days, computed, arrivals)
-    get_run_logger().info("%s: %d day(s) to compute of %d", period.label, len(days), len(period.days))
-    return days
+def note_arrivals(settings: Settings, run_started: datetime, run_id: str) -> None:
+    """Mark computed days reached by rows that arrived since the last check."""
+    since = read_arrival_watermark(settings)
+    if since is not None:
+        reached = reached_days(find_arrivals(settings, since))
+        if reached:
+            computed = read_computed_days(settings, min(reached), max(reached))
+            stale = stale_days({day: at for day, (at, _) in computed.items()}, reached)
+            mark_stale_days(settings, stale, utcnow())
+    advance_arrival_watermark(settings, run_started, run_id)
+
+
+def load_month(settings: Settings, period: Period, recompute: bool, run_id: str) -> dict[str, int]:
+    """Compute the month's missing or stale days, then build, check and swap in both marts."""
+    logger = get_run_logger()
+    reports = []
+    try:
+        crm = extract_crm(settings, period)
+        reports.append(validate_crm(settings, crm, period))
+        days = period.days if recompute else days_to_compute(
+            period.days, read_computed_days(settings, period.days[0], period.days[-1]))
+        logger.info("%s: computing %d of %d day(s)", period.label, len(days), len(period.days))
+        for window in windows(days):
+            started = utcnow()
+            telemetry = extract_telemetry(settings, _midnight(window[0]), _midnight(window[-1] + timedelta(days=1)))
+            reports.append(validate_telemetry(settings, telemetry, crm))
+            load_partials(settings, compute_day_partials(telemetry), window, started)
+        user_mart = transform_user_mart(crm, period)
+        prosthetic_mart = transform_prosthetic_mart(read_month_sums(settings, period), crm, period)
+        reports.append(validate_marts(settings, user_mart, prosthetic_mart, period))
+        rows = {"user": load_mart(settings, "user", user_mart, period),
+                "prosthetic": load_mart(settings, "prosthetic", prosthetic_mart, period)}
+    except DataQualityError as error:
+        record_load(settings, period, {"user": 0, "prosthetic": 0}, "failed", str(error), run_id)
+        publish_report(period, None, reports + [error.report], str(error))
+        raise
+    record_load(settings, period, rows, "success", "", run_id)
+    publish_report(period, rows, reports, None)
+    return rows
 
 
 @flow(name="bionicpro_etl_daily")
-def bionicpro_etl_daily(report_date: date | None = None, recompute: bool = False) -> dict[str, int]:
+def bionicpro_etl_daily(
+    report_date: date | None = None,
+    recompute: bool = False,
+    catch_up: bool = True,
+    crm_block: str | None = None,
+    telemetry_block: str | None = None,
+    clickhouse_block: str | None = None,
+) -> dict[str, int]:
     """Compute and load the month containing ``report_date`` (default: yesterday, UTC), to date.
 
-    ``recompute=True`` recomputes every day of the month from the sources instead of only the days
-    that are new or reached by rows that arrived since (use it after source rows were edited in
-    place or inserted with a backdated ``created_at``).
+    ``recompute``: recompute every day of the month from the sources, not only new or stale days
+    (after source rows were edited in place or inserted with a backdated ``created_at``).
+    ``catch_up``: also reload earlier loaded months that rows arriving late have changed.
+    ``*_block``: Prefect block names of the databases; unset means the environment's settings.
     """
+    run_started = utcnow()
     period = Period(resolve_report_date(report_date, flow_run.scheduled_start_time, today_utc()))
     run_id = str(flow_run.id or "local")
-    logger = get_run_logger()
-    logger.info("report_date=%s: month %s, horizon %s", period.report_date, period.label, period.horizon)
-    reports = []
-    try:
-        crm = extract_crm(period)
-        reports.append(validate_crm(crm, period))
-        days = refresh_partials(period, recompute)
-        for window in windows(days):
-            started = utcnow()
-            telemetry = extract_telemetry(_midnight(window[0]), _midnight(window[-1] + timedelta(days=1)))
-            reports.append(validate_telemetry(telemetry, crm))
-            load_partials(compute_day_partials(telemetry), window, started)
-        user_mart = transform_user_mart(crm, period)
-        prosthetic_mart = transform_prosthetic_mart(read_month_sums(period), crm, period)
-        reports.append(validate_marts(user_mart, prosthetic_mart, period))
-        rows = {"user": load_mart("user", user_mart, period),
-                "prosthetic": load_mart("prosthetic", prosthetic_mart, period)}
-    except DataQualityError as error:
-        record_load(period, {"user": 0, "prosthetic": 0}, "failed", str(error), run_id)
-        publish_report(period, None, reports + [error.report], str(error))
-        raise
-    record_load(period, rows, "success", "", run_id)
-    publish_report(period, rows, reports, None)
+    settings = resolve_settings(crm_block, telemetry_block, clickhouse_block)
+    get_run_logger().info("report_date=%s: month %s, horizon %s", period.report_date, period.label, period.horizon)
+    note_arrivals(settings, run_started, run_id)
+    rows = load_month(settings, period, recompute, run_id)
+    if catch_up:
+        loaded = read_loaded_months(settings)
+        for month in read_stale_months(settings):
+            if month != period.month_start and month in loaded:
+                get_run_logger().info("late rows changed %s: reloading it", f"{month:%Y-%m}")
+                bionicpro_etl_daily(report_date=loaded[month].date() - timedelta(days=1), catch_up=False,
+                                    crm_block=crm_block, telemetry_block=telemetry_block,
+                                    clickhouse_block=clickhouse_block)
     return rows
 
 

@@ -76,14 +76,22 @@ CREATE TABLE IF NOT EXISTS reports_db.prosthetic_daily_partials (
 PARTITION BY toYYYYMM(day)
 ORDER BY (prosthetic_id, day);
 
--- Which days of a month have been computed, and when: a day whose source rows arrived later
--- (created_at >= computed_at) is computed again.
+-- Which days have been computed, and when. A day reached by source rows that arrived after it was
+-- computed gets a newer row with stale = 1, and is computed again by the next run of its month.
 CREATE TABLE IF NOT EXISTS reports_db.partial_days (
     day         Date,
     computed_at DateTime64(6),
-    rows        UInt32
+    rows        UInt32,
+    stale       UInt8 DEFAULT 0
 ) ENGINE = ReplacingMergeTree(computed_at)
 ORDER BY day;
+
+-- Each run looks at the rows that reached the sources since the previous run's check, once.
+CREATE TABLE IF NOT EXISTS reports_db.arrival_checks (
+    checked_from DateTime64(6),
+    run_id       String
+) ENGINE = MergeTree
+ORDER BY checked_from;
 
 -- Every load attempt of a month: what backfills consult and what the API trusts.
 CREATE TABLE IF NOT EXISTS reports_db.load_log (

@@ -10,12 +10,29 @@ from prefect.tasks import exponential_backoff
 
 from bionicpro.metrics import next_month_start
 
-# Database tasks retry transient failures (connection refused, lock held by another process);
-# data-quality tasks never retry: the same rows would fail the same way.
+
+def is_transient(task, task_run, state) -> bool:
+    """Retry what may pass on a second try (connections, timeouts), not a wrong query or bad data."""
+    import psycopg2
+    from clickhouse_connect.driver.exceptions import OperationalError as ClickHouseOperationalError
+
+    try:
+        state.result()
+    except (psycopg2.OperationalError, psycopg2.InterfaceError, ClickHouseOperationalError,
+            ConnectionError, TimeoutError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+# Database tasks retry transient failures with exponential backoff and jitter; data-quality tasks
+# never retry: the same rows would fail the same way.
 DB_TASK = dict(
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
+    retry_condition_fn=is_transient,
     cache_policy=NO_CACHE,
     persist_result=False,
 )

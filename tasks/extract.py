@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -12,7 +12,7 @@ from prefect import get_run_logger, task
 from bionicpro.db import pg_connection
 from bionicpro.metrics.prosthetic import LOOKBACK, SESSION_CAP
 from bionicpro.pgio import copy_frame
-from bionicpro.settings import CRM_DB, TELEMETRY_DB, get_settings
+from bionicpro.settings import CRM_DB, TELEMETRY_DB, Settings
 from tasks.common import DB_TASK, Period
 
 
@@ -54,9 +54,9 @@ class TelemetryExtract:
 
 
 @task(name="extract_crm", **DB_TASK)
-def extract_crm(period: Period) -> CrmExtract:
+def extract_crm(settings: Settings, period: Period) -> CrmExtract:
     params = {"month_start": period.month_start, "period_end": period.period_end}
-    with pg_connection(get_settings(), CRM_DB) as conn:
+    with pg_connection(settings, CRM_DB) as conn:
         extract = CrmExtract(
             users=copy_frame(conn, "extract_users", params, parse_dates=("created_at",)),
             prosthetics=copy_frame(conn, "extract_prosthetics", params,
@@ -73,7 +73,7 @@ def extract_crm(period: Period) -> CrmExtract:
 
 
 @task(name="extract_telemetry", **DB_TASK)
-def extract_telemetry(window_start: datetime, window_end: datetime) -> TelemetryExtract:
+def extract_telemetry(settings: Settings, window_start: datetime, window_end: datetime) -> TelemetryExtract:
     """Events and battery samples of ``[window_start, window_end)``, plus the state look-back."""
     params = {
         "window_start": window_start,
@@ -81,7 +81,7 @@ def extract_telemetry(window_start: datetime, window_end: datetime) -> Telemetry
         "session_from": window_start - SESSION_CAP.to_pytimedelta(),
         "downtime_from": window_start - LOOKBACK.to_pytimedelta(),
     }
-    with pg_connection(get_settings(), TELEMETRY_DB) as conn:
+    with pg_connection(settings, TELEMETRY_DB) as conn:
         extract = TelemetryExtract(
             window_start=window_start,
             window_end=window_end,
@@ -94,22 +94,11 @@ def extract_telemetry(window_start: datetime, window_end: datetime) -> Telemetry
     return extract
 
 
-@task(name="find_late_days", **DB_TASK)
-def find_late_days(since: datetime, horizon: datetime) -> pd.DataFrame:
+@task(name="find_arrivals", **DB_TASK)
+def find_arrivals(settings: Settings, since: datetime) -> pd.DataFrame:
     """Spans of days touched by rows that arrived at or after ``since`` (see find_late_days.sql)."""
-    with pg_connection(get_settings(), TELEMETRY_DB) as conn:
-        frame = copy_frame(conn, "find_late_days", {"since": since, "horizon": horizon},
+    with pg_connection(settings, TELEMETRY_DB) as conn:
+        frame = copy_frame(conn, "find_late_days", {"since": since},
                            parse_dates=("last_arrival",), converters={"day": date.fromisoformat})
-    get_run_logger().info("rows arrived since %s touch %d day spans", since, len(frame))
+    get_run_logger().info("rows that arrived since %s touch %d day span(s)", since, len(frame))
     return frame
-
-
-def days_to_recompute(month_days: list[date], computed: dict[date, datetime], arrivals: pd.DataFrame) -> list[date]:
-    """Days never computed, or whose inputs (by the arrivals' reach) changed after they were computed."""
-    stale = {day for day in month_days if day not in computed}
-    for row in arrivals.itertuples(index=False):
-        for offset in range(int(row.reach) + 1):
-            day = row.day + timedelta(days=offset)
-            if day in computed and row.last_arrival >= computed[day]:
-                stale.add(day)
-    return sorted(day for day in stale if day in set(month_days))

@@ -13,7 +13,7 @@ from bionicpro.db import clickhouse_client
 from bionicpro.metrics.prosthetic import PARTIAL_COLUMNS, PROSTHETIC_MART_COLUMNS
 from bionicpro.metrics.user import USER_MART_COLUMNS
 from bionicpro.pgio import read_sql
-from bionicpro.settings import get_settings
+from bionicpro.settings import Settings
 from tasks.common import DB_TASK, Period
 
 
@@ -49,21 +49,60 @@ def _sql(name: str, mart: Mart | None = None) -> str:
 
 
 @task(name="read_computed_days", **DB_TASK)
-def read_computed_days(period: Period) -> dict[date, datetime]:
-    params = {"month_start": period.month_start, "period_end": period.period_end.date()}
-    with clickhouse_client(get_settings()) as client:
+def read_computed_days(settings: Settings, first_day: date, last_day: date) -> dict[date, tuple[datetime, bool]]:
+    """For each computed day in the range: its latest computation time and whether it went stale."""
+    params = {"first_day": first_day, "last_day": last_day}
+    with clickhouse_client(settings) as client:
         rows = client.query(_sql("ch_computed_days"), parameters=params).result_rows
-    return {day: computed_at for day, computed_at in rows}
+    return {day: (computed_at, bool(stale)) for day, computed_at, stale in rows}
+
+
+@task(name="mark_stale_days", **DB_TASK)
+def mark_stale_days(settings: Settings, days: list[date], now: datetime) -> None:
+    """Durably mark days whose inputs changed, so whichever run of their month comes next recomputes them."""
+    if days:
+        with clickhouse_client(settings) as client:
+            client.insert_df("reports_db.partial_days",
+                             pd.DataFrame({"day": days, "computed_at": now, "rows": 0, "stale": 1}))
+        get_run_logger().info("marked %d day(s) stale: %s", len(days), ", ".join(map(str, days)))
+
+
+@task(name="read_arrival_watermark", **DB_TASK)
+def read_arrival_watermark(settings: Settings) -> datetime | None:
+    with clickhouse_client(settings) as client:
+        found = client.query(_sql("ch_arrival_watermark")).result_rows[0][0]
+    # An empty table answers the type's zero value.
+    return found if found and found.year > 1970 else None
+
+
+@task(name="advance_arrival_watermark", **DB_TASK)
+def advance_arrival_watermark(settings: Settings, checked_from: datetime, run_id: str) -> None:
+    with clickhouse_client(settings) as client:
+        client.insert_df("reports_db.arrival_checks", pd.DataFrame({"checked_from": [checked_from], "run_id": [run_id]}))
+
+
+@task(name="read_stale_months", **DB_TASK)
+def read_stale_months(settings: Settings) -> list[date]:
+    with clickhouse_client(settings) as client:
+        return [row[0] for row in client.query(_sql("ch_stale_months")).result_rows]
+
+
+@task(name="read_loaded_months", **DB_TASK)
+def read_loaded_months(settings: Settings) -> dict[date, datetime]:
+    """Months whose both marts loaded successfully, with the latest successful horizon."""
+    with clickhouse_client(settings) as client:
+        rows = client.query(_sql("ch_loaded_months")).result_rows
+    return {month: horizon for month, horizon in rows}
 
 
 @task(name="load_partials", **DB_TASK)
-def load_partials(partials: pd.DataFrame, days: list[date], computed_at: datetime) -> int:
+def load_partials(settings: Settings, partials: pd.DataFrame, days: list[date], computed_at: datetime) -> int:
     """Write the days' partials, then mark the days computed (the mark makes them count)."""
     frame = partials[PARTIAL_COLUMNS].copy()
     frame["computed_at"] = computed_at
     marks = pd.DataFrame({"day": days, "computed_at": computed_at,
                           "rows": [int((partials["day"] == d).sum()) for d in days]})
-    with clickhouse_client(get_settings()) as client:
+    with clickhouse_client(settings) as client:
         if not frame.empty:
             client.insert_df("reports_db.prosthetic_daily_partials", frame)
         client.insert_df("reports_db.partial_days", marks)
@@ -72,9 +111,9 @@ def load_partials(partials: pd.DataFrame, days: list[date], computed_at: datetim
 
 
 @task(name="read_month_sums", **DB_TASK)
-def read_month_sums(period: Period) -> pd.DataFrame:
+def read_month_sums(settings: Settings, period: Period) -> pd.DataFrame:
     params = {"month_start": period.month_start, "period_end": period.period_end.date()}
-    with clickhouse_client(get_settings()) as client:
+    with clickhouse_client(settings) as client:
         sums = client.query_df(_sql("ch_month_partial_sums"), parameters=params)
     get_run_logger().info("summed partials of %s for %d prostheses", period.label, len(sums))
     return sums
@@ -89,12 +128,12 @@ def stamp_rows(frame: pd.DataFrame, first_loaded: pd.DataFrame, keys: tuple[str,
 
 
 @task(name="load_mart", **DB_TASK)
-def load_mart(mart_name: str, frame: pd.DataFrame, period: Period) -> int:
+def load_mart(settings: Settings, mart_name: str, frame: pd.DataFrame, period: Period) -> int:
     """Stage the month, then swap it into the mart in one atomic step."""
     mart = MARTS[mart_name]
     params = {"partition": period.partition, "report_date": period.month_start}
     now = utcnow()
-    with clickhouse_client(get_settings()) as client:
+    with clickhouse_client(settings) as client:
         first_loaded = client.query_df(_sql("ch_first_loaded", mart), parameters=params)
         rows = stamp_rows(frame[mart.columns], first_loaded, mart.keys, now)
         client.command(_sql("ch_clear_staging", mart), parameters=params)
@@ -109,12 +148,12 @@ def load_mart(mart_name: str, frame: pd.DataFrame, period: Period) -> int:
 
 
 @task(name="record_load", **DB_TASK)
-def record_load(period: Period, rows: dict[str, int], status: str, message: str, run_id: str) -> None:
+def record_load(settings: Settings, period: Period, rows: dict[str, int], status: str, message: str, run_id: str) -> None:
     now = utcnow()
     log = pd.DataFrame([
         {"report_date": period.month_start, "mart": mart, "rows": count, "horizon": period.horizon,
          "status": status, "message": message[:2000], "run_id": run_id, "loaded_at": now}
         for mart, count in rows.items()
     ])
-    with clickhouse_client(get_settings()) as client:
+    with clickhouse_client(settings) as client:
         client.insert_df("reports_db.load_log", log)

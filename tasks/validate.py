@@ -5,15 +5,15 @@ from __future__ import annotations
 import pandas as pd
 from prefect import get_run_logger, task
 
-from bionicpro.settings import get_settings
+from bionicpro.settings import Settings
 from expectations.frames import battery_metrics_frame, payments_frame, telemetry_events_frame
 from expectations.runner import ValidationReport, raise_for_blocking, validate
 from tasks.common import PURE_TASK, Period
 from tasks.extract import CrmExtract, TelemetryExtract
 
 
-def _run(frames: dict[str, pd.DataFrame], run_name: str, params: dict | None = None) -> ValidationReport:
-    report = validate(frames, get_settings().gx_dir, run_name, params)
+def _run(settings: Settings, frames: dict[str, pd.DataFrame], run_name: str, params: dict | None = None) -> ValidationReport:
+    report = validate(frames, settings.gx_dir, run_name, params)
     logger = get_run_logger()
     for suite in report.suites:
         logger.info("%s %s: %d expectations, %d failed, %d bad rows", suite.dataset, suite.severity,
@@ -23,7 +23,7 @@ def _run(frames: dict[str, pd.DataFrame], run_name: str, params: dict | None = N
 
 
 @task(name="validate_crm", **PURE_TASK)
-def validate_crm(crm: CrmExtract, period: Period) -> ValidationReport:
+def validate_crm(settings: Settings, crm: CrmExtract, period: Period) -> ValidationReport:
     frames = {
         "crm_users": crm.users,
         "crm_prosthetics": crm.prosthetics,
@@ -31,19 +31,19 @@ def validate_crm(crm: CrmExtract, period: Period) -> ValidationReport:
         "crm_subscriptions": crm.subscriptions,
         "crm_support_tickets": crm.tickets,
     }
-    return _run(frames, f"crm-{period.label}")
+    return _run(settings, frames, f"crm-{period.label}")
 
 
 @task(name="validate_telemetry", **PURE_TASK)
-def validate_telemetry(telemetry: TelemetryExtract, crm: CrmExtract) -> ValidationReport:
+def validate_telemetry(settings: Settings, telemetry: TelemetryExtract, crm: CrmExtract) -> ValidationReport:
     frames = {
         "telemetry_events": telemetry_events_frame(telemetry.events, crm.prosthetics, crm.users["user_id"]),
         "battery_metrics": battery_metrics_frame(telemetry.samples, crm.prosthetics),
     }
-    return _run(frames, f"telemetry-{telemetry.window_start:%Y-%m-%d}")
+    return _run(settings, frames, f"telemetry-{telemetry.window_start:%Y-%m-%d}")
 
 
 @task(name="validate_marts", **PURE_TASK)
-def validate_marts(user_mart: pd.DataFrame, prosthetic_mart: pd.DataFrame, period: Period) -> ValidationReport:
+def validate_marts(settings: Settings, user_mart: pd.DataFrame, prosthetic_mart: pd.DataFrame, period: Period) -> ValidationReport:
     frames = {"report_user_monthly_metrics": user_mart, "report_prosthetic_monthly_metrics": prosthetic_mart}
-    return _run(frames, f"marts-{period.label}", {"max_hours": period.hours_to_date})
+    return _run(settings, frames, f"marts-{period.label}", {"max_hours": period.hours_to_date})

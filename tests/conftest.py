@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# No network here: Prefect's usage telemetry would only log failures.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 URL_VARIABLES = ("CRM_DATABASE_URL", "TELEMETRY_DATABASE_URL", "CLICKHOUSE_URL")
 
 

@@ -1,4 +1,4 @@
--- Rows that reached the server at or after %(since)s, with a time before the horizon, as the span
+-- Rows that reached the server at or after %(since)s, as the span
 -- of days their arrival can change: a power_on or critical_error can move sessions and downtime up
 -- to 7 days on, a power_off up to 1 day, anything else only its own day.
 WITH arrived AS (
@@ -8,11 +8,11 @@ WITH arrived AS (
                 ELSE 0 END AS reach,
            created_at
     FROM telemetry_events
-    WHERE created_at >= %(since)s AND event_timestamp < %(horizon)s
+    WHERE created_at >= %(since)s
     UNION ALL
     SELECT metric_timestamp::date, 0, created_at
     FROM battery_metrics
-    WHERE created_at >= %(since)s AND metric_timestamp < %(horizon)s
+    WHERE created_at >= %(since)s
 )
 SELECT day, reach, max(created_at) AS last_arrival
 FROM arrived

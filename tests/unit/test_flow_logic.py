@@ -7,7 +7,7 @@ import pytest
 
 from flows.daily import resolve_report_date, windows
 from tasks.common import Period
-from tasks.extract import days_to_recompute
+from bionicpro.freshness import days_to_compute, reached_days, stale_days
 from tasks.load import stamp_rows
 
 TODAY = date(2024, 3, 10)
@@ -57,18 +57,31 @@ def test_windows_split_gaps_and_cap_length():
     ]
 
 
-def test_days_to_recompute_missing_and_reached_by_late_rows():
-    month_days = [date(2024, 1, d) for d in range(1, 11)]
-    computed = {date(2024, 1, d): datetime(2024, 1, d + 1, 2) for d in range(1, 10)}  # Jan 10 never computed
+def test_arrivals_reach_their_day_and_up_to_seven_days_on():
     arrivals = pd.DataFrame({
-        # a battery sample of Jan 3 that arrived Jan 5: only Jan 3 is stale
-        # a critical_error of Jan 1 that arrived Jan 6: Jan 1..Jan 8 reachable, stale where computed before Jan 6
+        # a battery sample of Jan 3 (reach 0) and a critical_error of Jan 1 (reach 7)
         "day": [date(2024, 1, 3), date(2024, 1, 1)],
         "reach": [0, 7],
-        "last_arrival": [datetime(2024, 1, 5), datetime(2024, 1, 6)],
+        "last_arrival": [datetime(2024, 1, 9), datetime(2024, 1, 6)],
     })
-    # Jan d was computed at Jan d+1 02:00: Jan 1..Jan 4 were computed before Jan 6 00:00, Jan 5 at Jan 6 02:00 was not.
-    assert days_to_recompute(month_days, computed, arrivals) == [date(2024, 1, d) for d in (1, 2, 3, 4, 10)]
+    reached = reached_days(arrivals)
+    assert sorted(reached) == [date(2024, 1, d) for d in range(1, 9)]
+    assert reached[date(2024, 1, 3)] == datetime(2024, 1, 9)  # the later of the two arrivals
+    assert reached[date(2024, 1, 8)] == datetime(2024, 1, 6)
+
+
+def test_only_days_computed_before_the_arrival_are_stale():
+    reached = {date(2024, 1, d): datetime(2024, 1, 6) for d in range(1, 9)}
+    # Jan d was computed at Jan d+1 02:00; Jan 9 never.
+    computed = {date(2024, 1, d): datetime(2024, 1, d + 1, 2) for d in range(1, 9)}
+    assert stale_days(computed, reached) == [date(2024, 1, d) for d in (1, 2, 3, 4)]
+
+
+def test_days_to_compute_are_missing_or_stale():
+    month_days = [date(2024, 1, d) for d in range(1, 5)]
+    computed = {date(2024, 1, 1): (datetime(2024, 1, 2), False), date(2024, 1, 2): (datetime(2024, 1, 9), True),
+                date(2024, 1, 3): (datetime(2024, 1, 4), False)}
+    assert days_to_compute(month_days, computed) == [date(2024, 1, 2), date(2024, 1, 4)]
 
 
 def test_stamp_rows_keeps_first_created_at():

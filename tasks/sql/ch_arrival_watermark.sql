@@ -1,0 +1,2 @@
+-- Rows that reached the sources before this were already looked at by an earlier run.
+SELECT max(checked_from) FROM reports_db.arrival_checks
