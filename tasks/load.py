@@ -87,6 +87,15 @@ def read_stale_months(settings: Settings) -> list[date]:
         return [row[0] for row in client.query(_sql("ch_stale_months")).result_rows]
 
 
+@task(name="read_load_status", **DB_TASK)
+def read_load_status(settings: Settings, first_month: date, last_month: date) -> dict[date, tuple[str, datetime | None]]:
+    """Per month: the latest attempt's status and the latest successful horizon (None if none)."""
+    params = {"first_month": first_month, "last_month": last_month}
+    with clickhouse_client(settings) as client:
+        rows = client.query(_sql("ch_load_status"), parameters=params).result_rows
+    return {month: (status, horizon if horizon.year > 1970 else None) for month, status, horizon in rows}
+
+
 @task(name="read_loaded_months", **DB_TASK)
 def read_loaded_months(settings: Settings) -> dict[date, datetime]:
     """Months whose both marts loaded successfully, with the latest successful horizon."""
