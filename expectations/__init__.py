@@ -2,8 +2,8 @@
 
 - :mod:`expectations.frames`: pure functions building the validation frames (derived columns).
 - :mod:`expectations.suites`: the suites, declared in code (``<dataset>.blocking`` / ``.warning``).
-- :mod:`expectations.runner`: ``validate()``, ``ValidationReport``, ``raise_for_blocking()``,
-  ``DataQualityError``.
+- :mod:`expectations.runner`: ``validate()``, ``build_docs()``, ``ValidationReport``,
+  ``raise_for_blocking()``, ``DataQualityError``.
 
 Importing this package is cheap: Great Expectations is imported only when a name of
 ``suites`` / ``runner`` is first used, and nothing connects or reads configuration at import time.
@@ -16,6 +16,7 @@ from typing import Any
 
 _LAZY = {
     "validate": "expectations.runner",
+    "build_docs": "expectations.runner",
     "raise_for_blocking": "expectations.runner",
     "DataQualityError": "expectations.runner",
     "ValidationReport": "expectations.runner",

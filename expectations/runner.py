@@ -1,25 +1,45 @@
 """Run the data-contract suites with Great Expectations 1.x and report the outcome.
 
 ``validate(frames, gx_dir, run_name, params)`` validates the given validation frames (see
-:mod:`expectations.frames`) against the suites of :mod:`expectations.suites`, updates the Data
-Docs and returns a :class:`ValidationReport`; :func:`raise_for_blocking` turns blocking failures
-into a :class:`DataQualityError` whose message says what was rejected and why.
+:mod:`expectations.frames`) against the suites of :mod:`expectations.suites`, stores the GX
+validation results and returns a :class:`ValidationReport`; :func:`raise_for_blocking` turns
+blocking failures into a :class:`DataQualityError` whose message says what was rejected and why.
+``build_docs(gx_dir)`` updates the Data Docs site from the stored results: the flow calls it once
+at the end of each flow run (passed or failed), never ``validate()``.
 
 GX layout (file context, created on first use at ``gx_dir/gx``): one pandas data source
 ``bionicpro``; per dataset one dataframe asset and batch definition, the stored suites
 ``<dataset>.blocking`` / ``<dataset>.warning``, a validation definition per suite and a checkpoint
-``<dataset>`` running both suites. All of it is declared idempotently on each call (nothing is
-rewritten when the stored objects already match the code), under an exclusive lock (a
-process-wide lock plus ``flock`` on ``gx_dir/.gx.lock``), so concurrent runs in threads or
-processes never see half-written GX stores. Nothing is created, read or connected at import time.
+``<dataset>`` running both suites. All of it is declared idempotently (nothing is rewritten when
+the stored objects already match the code) the first time a dataset is validated in a process,
+under an exclusive lock (a process-wide lock plus ``flock`` on ``gx_dir/.gx.lock``), so that
+concurrent runs in threads or processes never see half-written GX stores; validation results
+are written, and the site is built, under the same lock. Nothing is created, read or connected
+at import time.
 
-Data Docs: the checkpoints carry no ``UpdateDataDocsAction``; instead ``validate()`` builds the
-``local_site`` once per call, for exactly this call's validation results and suites
-(``context.build_data_docs(resource_identifiers=...)``). The action would rebuild the suite page
-and the whole index once per validation result (11 times for all datasets), and the index reads
-every stored validation result; the site's index is therefore also capped to the most recent
-``DOCS_INDEX_LIMIT`` results (``site_index_builder.validation_results_limit``), so that a year of
-nightly runs does not make each build slower. Older result pages stay on disk.
+Caching (per process and ``gx_dir``): the file context (its data source, assets, suites,
+validation definitions and checkpoints, checked against the code once) is opened on the first
+call and kept; it is opened again only if ``gx_dir/gx/great_expectations.yml`` has gone. All use
+of these GX objects is serialized by ``_GX_LOCK`` (the flow validates from two threads at once;
+GX objects are not thread-safe), while the ``flock`` is only held to create and to write.
+
+Fixed cost per dataset: a validation runs GX's ``Validator`` on the stored suites the way
+``ValidationDefinition.run`` does (same result format, same result meta, same result key),
+without its freshness check (which re-reads and compares the stored definition, suite and batch
+definition on every run: they were verified once) and with one batch shared by the blocking and
+warning suites (GX loads and fingerprints the frame once). The frame is cut to the columns the
+suites and example keys use (GX hashes all it is given) and dropped from the engine afterwards.
+``config_variables_file_path`` is unset in the project config: GX re-parses that YAML file on
+every access to a context variable (dozens per validation) and the project uses no
+``${...}`` config variables.
+
+Data Docs: the checkpoints carry no ``UpdateDataDocsAction`` (it would rebuild the suite page
+and the whole index once per validation result). :func:`build_docs` renders only the pages of
+results that have none yet, suites stored since their page was rendered, and the index, which is
+capped to the most recent ``DOCS_INDEX_LIMIT`` results (``site_index_builder.
+validation_results_limit``) and made from entries cached next to it, so that its cost does not
+grow with a year of nightly runs. Older result pages stay on disk. The report carries the paths
+of the index and of each result's page (computed from the site's layout, nothing is rendered).
 
 Noise: GX's "Calculating Metrics" tqdm bars are switched off in the project config
 (``progress_bars: {globally: false}``, read by ``Validator._determine_progress_bars``), analytics
@@ -30,6 +50,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import json
+import logging
 import threading
 import time
 import warnings
@@ -58,8 +81,11 @@ __all__ = [
     "SuiteOutcome",
     "ValidationReport",
     "validate",
+    "build_docs",
     "raise_for_blocking",
 ]
+
+logger = logging.getLogger(__name__)
 
 DATASOURCE_NAME = "bionicpro"
 BATCH_DEFINITION_NAME = "whole_dataframe"
@@ -69,7 +95,10 @@ DOCS_INDEX_LIMIT = 200
 #: Examples of failing rows kept per expectation (GX ``partial_unexpected_count``).
 MAX_EXAMPLES = 5
 
+#: with ``flock`` on ``gx_dir/.gx.lock`` (see ``_exclusive``): creation of and writes to GX stores
 _PROCESS_LOCK = threading.RLock()
+#: every use of the cached GX objects in this process (taken before ``_PROCESS_LOCK``)
+_GX_LOCK = threading.RLock()
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -278,7 +307,7 @@ def raise_for_blocking(report: ValidationReport) -> None:
 
 @contextlib.contextmanager
 def _exclusive(gx_dir: Path) -> Iterator[None]:
-    """Serialize GX store access across threads (RLock) and processes (flock)."""
+    """Serialize GX store writes across threads (RLock) and processes (flock)."""
     gx_dir.mkdir(parents=True, exist_ok=True)
     with _PROCESS_LOCK, open(gx_dir / ".gx.lock", "a+") as handle:
         try:
@@ -322,9 +351,102 @@ def _context(gx_dir: Path):
         index_builder["validation_results_limit"] = DOCS_INDEX_LIMIT
         context.variables.data_docs_sites = sites
         changed = True
+    reopen = False
+    if context.variables.config.config_variables_file_path:
+        # GX re-reads (YAML-parses) this file on every access to a context variable, dozens of
+        # times per validation; the project uses no ``${...}`` config variables.
+        context.variables.config_variables_file_path = None
+        changed = reopen = True
     if changed:
         context.variables.save()
+    if reopen:  # the config variables provider is registered when the context is opened
+        context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
     return context
+
+
+@dataclass
+class _Dataset:
+    """The stored GX objects one dataset is validated with (verified once per process)."""
+
+    name: str
+    batch_definition: Any
+    checkpoint_id: str | None
+    #: (severity, stored suite, id of its validation definition), blocking first
+    suites: list[tuple[str, Any, str | None]]
+    result_format: dict[str, Any]
+
+
+@dataclass
+class _Project:
+    """A GX file project opened once per process (see the module doc: caching)."""
+
+    gx_dir: Path
+    context: Any
+    config_file: Path
+    results_store: Any
+    #: the ``DOCS_SITE`` page store: only used to compute page paths (nothing is rendered)
+    site_store: Any
+    docs_index: Path
+    datasets: dict[str, _Dataset] = field(default_factory=dict)
+    #: the ``DOCS_SITE`` SiteBuilder, made by the first build_docs() (see ``_site_builder``)
+    site_builder: Any = None
+
+    def page(self, resource_identifier=None) -> Path | None:
+        """Local path of a Data Docs page (the index by default), built or not."""
+        try:
+            url = self.site_store.get_url_for_resource(
+                resource_identifier=resource_identifier, only_if_exists=False
+            )
+        except Exception:  # pragma: no cover - docs are a report, never a reason to fail
+            return None
+        if url and url.startswith("file://"):
+            return Path(unquote(urlparse(url).path))
+        return None
+
+
+#: one project per GX directory and process; guarded by ``_GX_LOCK``
+_PROJECTS: dict[Path, _Project] = {}
+
+
+def _site_store(context, gx_root: Path):
+    from great_expectations.data_context.store.html_site_store import HtmlSiteStore
+
+    site = (context.variables.data_docs_sites or {}).get(DOCS_SITE) or {}
+    backend = dict(site.get("store_backend") or {})
+    if not backend:
+        return None
+    return HtmlSiteStore(
+        store_backend=backend, runtime_environment={"root_directory": str(gx_root)}
+    )
+
+
+def _project(gx_dir: Path) -> _Project:
+    """The cached project of ``gx_dir``, opened (and created) on first use in this process.
+
+    Callers hold ``_GX_LOCK``. The project is opened again when its configuration file has gone
+    (e.g. the directory was deleted), and made the current GX context when another one is.
+    """
+    from great_expectations.data_context import set_context
+
+    key = gx_dir.absolute()
+    project = _PROJECTS.get(key)
+    if project is None or not project.config_file.is_file():
+        with _exclusive(gx_dir):
+            context = _context(gx_dir)
+        gx_root = Path(context.root_directory)
+        site_store = _site_store(context, gx_root)
+        project = _Project(
+            gx_dir=gx_dir,
+            context=context,
+            config_file=gx_root / "great_expectations.yml",
+            results_store=context.validation_results_store,
+            site_store=site_store,
+            docs_index=gx_root / "uncommitted" / "data_docs" / DOCS_SITE / "index.html",
+        )
+        project.docs_index = project.page() or project.docs_index
+        _PROJECTS[key] = project
+    set_context(project.context)  # for GX code that resolves the current context
+    return project
 
 
 def _batch_definition(context, dataset: str):
@@ -412,37 +534,36 @@ def _checkpoint(context, dataset: str):
     checkpoint = gx.Checkpoint(
         name=dataset,
         validation_definitions=definitions,
-        actions=[],  # Data Docs are built once per validate() call, see the module doc
+        actions=[],  # Data Docs are built by build_docs(), see the module doc
         result_format=_result_format(dataset),
     )
     return context.checkpoints.add_or_update(checkpoint)
 
 
-def _docs_path(context, resource_identifier=None) -> Path | None:
-    """Local path of the Data Docs index (or of one resource's page)."""
-    try:
-        sites = context.get_docs_sites_urls(
-            resource_identifier=resource_identifier, site_name=DOCS_SITE, only_if_exists=False
-        )
-    except Exception:  # pragma: no cover - docs are a report, never a reason to fail
-        return None
-    for site in sites or []:
-        url = site.get("site_url")
-        if url and url.startswith("file://"):
-            return Path(unquote(urlparse(url).path))
-    return None
-
-
-def _build_docs(context, resource_identifiers: list) -> None:
-    """Render this call's validation results and suites, and the index, once."""
-    if resource_identifiers:
-        context.build_data_docs(
-            site_names=[DOCS_SITE], resource_identifiers=resource_identifiers, build_index=True
-        )
-    elif _docs_path(context) is None or not _docs_path(context).exists():
-        # nothing validated and no site yet: an empty site (resource_identifiers=None would
-        # render a page for every stored result, so only done while there are none of ours)
-        context.build_data_docs(site_names=[DOCS_SITE])
+def _dataset(project: _Project, dataset: str) -> _Dataset:
+    """The dataset's stored objects, declared and checked against the code once per process."""
+    cached = project.datasets.get(dataset)
+    if cached is not None:
+        return cached
+    with _exclusive(project.gx_dir):
+        checkpoint = _checkpoint(project.context, dataset)
+    order = {BLOCKING: 0, WARNING: 1}
+    suites = sorted(
+        (
+            (definition.suite.name.rsplit(".", 1)[-1], definition.suite, definition.id)
+            for definition in checkpoint.validation_definitions
+        ),
+        key=lambda item: order.get(item[0], 2),
+    )
+    cached = _Dataset(
+        name=dataset,
+        batch_definition=checkpoint.validation_definitions[0].data,
+        checkpoint_id=checkpoint.id,
+        suites=suites,
+        result_format=dict(checkpoint.result_format),
+    )
+    project.datasets[dataset] = cached
+    return cached
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -495,22 +616,92 @@ def _outcome(dataset: str, severity: str, suite: str, result) -> ExpectationOutc
     )
 
 
+@functools.cache
+def _required_columns(dataset: str) -> frozenset[str]:
+    return frozenset(required_columns(dataset))
+
+
 def _prepare(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{dataset}: expected a pandas DataFrame, got {type(frame).__name__}")
-    missing = sorted(required_columns(dataset) - set(frame.columns))
+    needed = _required_columns(dataset)
+    missing = sorted(needed - set(frame.columns))
     if missing:
         raise ValueError(
             f"{dataset}: the validation frame lacks column(s) {missing}; build it with "
             "expectations.frames"
         )
+    # Only the columns the suites and the example keys use: GX fingerprints (hashes) the whole
+    # frame it is given, and no expectation looks at the set of columns.
+    if len(needed) < len(frame.columns):
+        frame = frame.loc[:, [column for column in frame.columns if column in needed]]
     # GX reads the frame only; a fresh default index keeps row lookups unambiguous.
     frame = decimals_to_float(frame)
     if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
         frame = frame.reset_index(drop=True)
     return frame
+
+
+def _release(spec: _Dataset, batch_id: str | None) -> None:
+    """Drop the frame from the data source's execution engine, which outlives the call.
+
+    The cached project's pandas engine would otherwise keep the last batch of every asset (a
+    telemetry window of millions of rows) until the next call. Best effort: the batch manager is
+    a GX internal.
+    """
+    if batch_id is None:
+        return
+    try:
+        engine = spec.batch_definition.data_asset.datasource.get_execution_engine()
+        manager = engine.batch_manager
+        manager.batch_data_cache.pop(batch_id, None)
+        manager.batch_cache.pop(batch_id, None)
+    except Exception:  # pragma: no cover - memory only
+        pass
+
+
+def _run_dataset(spec: _Dataset, frame: pd.DataFrame, parameters: Mapping[str, Any], run_id):
+    """Validate ``frame`` against the dataset's suites: ``[(severity, result key, result)]``.
+
+    What ``ValidationDefinition.run`` does, minus its per-call store reads (the freshness check
+    re-reads and compares the stored definition, suite and batch definition, already verified
+    once in this process by :func:`_dataset`), with one batch shared by both suites (GX loads
+    and fingerprints the frame once instead of once per suite). Nothing is stored here.
+    """
+    from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+    from great_expectations.validator.v1_validator import Validator
+
+    validator = Validator(
+        batch_definition=spec.batch_definition,
+        batch_parameters={"dataframe": frame},
+        result_format=spec.result_format,
+    )
+    out = []
+    batch_id = None
+    try:
+        for severity, suite, definition_id in spec.suites:
+            result = validator.validate_expectation_suite(suite, dict(parameters))
+            batch_id = result.batch_id
+            result.meta["validation_id"] = definition_id
+            result.meta["checkpoint_id"] = spec.checkpoint_id
+            result.meta["run_id"] = run_id
+            result.meta["validation_time"] = run_id.run_time
+            result.meta["batch_parameters"] = {"dataframe": DATAFRAME_REPLACEMENT_STR}
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+                run_id=run_id,
+                batch_identifier=result.batch_id,
+            )
+            out.append((severity, key, result))
+    finally:
+        _release(spec, batch_id)
+    return out
 
 
 def validate(
@@ -519,7 +710,7 @@ def validate(
     run_name: str,
     params: Mapping[str, Any] | None = None,
 ) -> ValidationReport:
-    """Validate ``frames`` ({dataset: validation frame}) and update the Data Docs.
+    """Validate ``frames`` ({dataset: validation frame}) and store the validation results.
 
     ``gx_dir``: project root of the file GX context (created if missing; reused across runs and
     processes). ``run_name``: the GX run name (shown in the Data Docs, e.g. the flow run name).
@@ -527,7 +718,9 @@ def validate(
     (``max_hours``, ``expected_rows``, ``min_volume_fraction``).
 
     Both the blocking and the warning suites of every given dataset run. Returns the
-    :class:`ValidationReport`; call :func:`raise_for_blocking` to stop on blocking failures.
+    :class:`ValidationReport`; call :func:`raise_for_blocking` to stop on blocking failures. The
+    Data Docs are not built here: call :func:`build_docs` once at the end of the flow run (the
+    report's ``docs_index`` / ``docs_page`` paths exist after that).
     """
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -539,25 +732,19 @@ def validate(
 
     outcomes: list[SuiteOutcome] = []
     parameters: dict[str, dict[str, Any]] = {}
-    with _exclusive(gx_dir), _quiet():
-        context = _context(gx_dir)
-        docs_resources: list = []
+    with _GX_LOCK, _quiet():
+        project = _project(gx_dir)
+        pending: list = []
         try:
             for dataset, frame in prepared.items():
                 t0 = time.perf_counter()
-                checkpoint = _checkpoint(context, dataset)
+                spec = _dataset(project, dataset)
                 parameters[dataset] = suite_parameters(dataset, params)
-                result = checkpoint.run(
-                    batch_parameters={"dataframe": frame},
-                    expectation_parameters=parameters[dataset],
-                    run_id=run_id,
-                )
+                results = _run_dataset(spec, frame, parameters[dataset], run_id)
+                pending += [(key, result) for _, key, result in results]
                 seconds = time.perf_counter() - t0
-                for key, suite_result in result.run_results.items():
-                    docs_resources += [key, key.expectation_suite_identifier]
+                for severity, key, suite_result in results:
                     name = suite_result.suite_name
-                    severity = name.rsplit(".", 1)[-1]
-                    results = [_outcome(dataset, severity, name, r) for r in suite_result.results]
                     outcomes.append(
                         SuiteOutcome(
                             dataset=dataset,
@@ -565,23 +752,259 @@ def validate(
                             severity=severity,
                             success=bool(suite_result.success),
                             rows=len(frame),
-                            results=results,
+                            results=[
+                                _outcome(dataset, severity, name, r) for r in suite_result.results
+                            ],
                             seconds=seconds,
-                            docs_page=_docs_path(context, key),
+                            docs_page=project.page(key),
                         )
                     )
-        finally:  # results validated before an error still reach the Data Docs
-            _build_docs(context, docs_resources)
-        docs_index = _docs_path(context) or (
-            gx_dir / "gx" / "uncommitted" / "data_docs" / DOCS_SITE / "index.html"
-        )
+        finally:  # results validated before an error still reach the store (and the docs)
+            if pending:
+                with _exclusive(gx_dir):
+                    for key, result in pending:
+                        project.results_store.store_validation_results(
+                            suite_validation_result=result,
+                            suite_validation_result_identifier=key,
+                            expectation_suite_identifier=key.expectation_suite_identifier,
+                        )
 
     order = {BLOCKING: 0, WARNING: 1}
     outcomes.sort(key=lambda s: (list(prepared).index(s.dataset), order.get(s.severity, 2)))
     return ValidationReport(
         run_name=safe_run_name,
         suites=outcomes,
-        docs_index=docs_index,
+        docs_index=project.docs_index,
         parameters=parameters,
         seconds=time.perf_counter() - started,
     )
+
+
+# ------------------------------------------------------------------------------------ Data Docs
+
+#: run names the site's "validations" section leaves out (GX's default ``run_name_filter``)
+_PROFILING = "profiling"
+#: what the last build_docs() rendered the index from (next to index.html)
+_DOCS_STATE = ".bionicpro_docs_state.json"
+
+
+def _site_builder(project: _Project):
+    """The project's ``DOCS_SITE`` builder, made once per process (as GX's build_data_docs does).
+
+    Kept for the process: its Jinja environments compile the page templates once.
+    """
+    if project.site_builder is None:
+        from great_expectations.data_context.util import instantiate_class_from_config
+
+        context = project.context
+        project.site_builder = instantiate_class_from_config(
+            config=context.variables.data_docs_sites[DOCS_SITE],
+            runtime_environment={
+                "data_context": context,
+                "root_directory": context.root_directory,
+                "site_name": DOCS_SITE,
+            },
+            config_defaults={
+                "class_name": "SiteBuilder",
+                "module_name": "great_expectations.render.renderer.site_builder",
+            },
+        )
+    return project.site_builder
+
+
+def _stale_suites(project: _Project) -> tuple[list, list[str]]:
+    """(suite identifiers whose page is missing or older than the stored suite, all names)."""
+    gx_root = project.config_file.parent
+    stale, names = [], []
+    for key in project.context.expectations_store.list_keys():
+        name = getattr(key, "name", None)
+        if name is None:
+            continue
+        names.append(name)
+        page = project.page(key)
+        if page is None or not page.is_file():
+            stale.append(key)
+            continue
+        stored = gx_root / "expectations" / Path(*name.split("."))
+        stored = stored.with_name(stored.name + ".json")
+        if stored.is_file() and stored.stat().st_mtime >= page.stat().st_mtime:
+            stale.append(key)
+    return stale, sorted(names)
+
+
+def _listed_results(project: _Project) -> list:
+    """Keys of the ``DOCS_INDEX_LIMIT`` most recent stored validation results, newest first.
+
+    Sorted on the raw store keys (``(*suite, run_name, run_time, batch)``; GX writes run times
+    as ``%Y%m%dT%H%M%S.%fZ``, which sorts like the time), so that only the listed keys are parsed
+    (GX's ``Store.list_keys`` parses the date of every result ever stored).
+    """
+    store = project.results_store
+    backend_id = getattr(store.store_backend, "STORE_BACKEND_ID_KEY", None)
+    raw = [
+        t
+        for t in store.store_backend.list_keys()
+        if t != backend_id and len(t) >= 4 and _PROFILING not in str(t[-3])
+    ]
+    raw.sort(key=lambda t: (t[-2], t), reverse=True)
+    return [store.tuple_to_key(t) for t in raw[:DOCS_INDEX_LIMIT]]
+
+
+def _index_entry(result) -> dict[str, Any]:
+    """What the index shows of one validation result (cached in the docs state file)."""
+    meta = dict(result.meta or {})
+    batch_kwargs = meta.get("batch_kwargs") or {}
+    batch_spec = meta.get("batch_spec") or {}
+    asset_name = None
+    for source in (batch_kwargs, batch_spec):
+        if isinstance(source, Mapping) and source.get("data_asset_name"):
+            asset_name = source["data_asset_name"]
+            break
+    if asset_name is None:
+        asset_name = (meta.get("active_batch_definition") or {}).get("data_asset_name")
+    entry = {
+        "success": bool(result.success),
+        "asset_name": asset_name,
+        "batch_kwargs": batch_kwargs,
+        "batch_spec": batch_spec,
+    }
+    return json.loads(json.dumps(entry, default=str))
+
+
+def _render_results(project: _Project, keys: list) -> dict[tuple, dict[str, Any]]:
+    """Render the page of each validation result of ``keys``; return their index entries.
+
+    What GX's validations section builder does for the keys it is given, without listing (and
+    parsing) every stored key to find them. A page that fails to render is logged and skipped,
+    as GX does.
+    """
+    from great_expectations.data_context.types.resource_identifiers import SiteSectionIdentifier
+
+    builder = _site_builder(project)
+    section = builder.site_section_builders["validations"]
+    entries: dict[tuple, dict[str, Any]] = {}
+    for key in keys:
+        try:
+            result = project.results_store.get(key)
+            rendered = section.renderer_class.render(result)
+            page = section.view_class.render(
+                rendered,
+                data_context_id=section.data_context_id,
+                show_how_to_buttons=section.show_how_to_buttons,
+            )
+            builder.target_store.set(
+                SiteSectionIdentifier(site_section_name="validations", resource_identifier=key),
+                page,
+            )
+            entries[key.to_tuple()] = _index_entry(result)
+        except Exception:  # pragma: no cover - one bad page never stops the docs
+            logger.exception("Data Docs: could not render the validation result %s", key)
+    return entries
+
+
+def _write_index(project: _Project, suite_names: list[str], listed: list, entries) -> None:
+    """Render the index page from the listed results' entries (no result is read again).
+
+    The links are made by GX's own index builder (``add_resource_info_to_index_links_dict``)
+    and rendered by its renderer and view, as ``DefaultSiteIndexBuilder.build`` does.
+    """
+    from collections import OrderedDict
+
+    from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
+
+    index_builder = _site_builder(project).site_index_builder
+    if type(index_builder) is not DefaultSiteIndexBuilder:  # pragma: no cover - custom config
+        index_builder.build(build_index=True)
+        return
+    links: OrderedDict = OrderedDict(site_name=DOCS_SITE)
+    if index_builder.show_how_to_buttons:
+        links["cta_object"] = index_builder.get_calls_to_action()
+    for name in suite_names:
+        index_builder.add_resource_info_to_index_links_dict(
+            index_links_dict=links, expectation_suite_name=name, section_name="expectations"
+        )
+    for key in listed:
+        entry = entries.get(key.to_tuple())
+        if entry is None:  # its page could not be rendered
+            continue
+        index_builder.add_resource_info_to_index_links_dict(
+            index_links_dict=links,
+            expectation_suite_name=key.expectation_suite_identifier.name,
+            section_name="validations",
+            batch_identifier=key.batch_identifier,
+            run_id=key.run_id,
+            validation_success=entry["success"],
+            run_time=key.run_id.run_time,
+            run_name=key.run_id.run_name,
+            asset_name=entry["asset_name"],
+            batch_kwargs=entry["batch_kwargs"],
+            batch_spec=entry["batch_spec"],
+        )
+    rendered = index_builder.renderer_class.render(links)
+    page = index_builder.view_class.render(
+        rendered,
+        data_context_id=index_builder.data_context_id,
+        show_how_to_buttons=index_builder.show_how_to_buttons,
+    )
+    index_builder.target_store.write_index_page(page)
+
+
+def build_docs(gx_dir: Path) -> Path:
+    """Bring the local Data Docs site of ``gx_dir`` up to date; return its ``index.html`` path.
+
+    Call it once at the end of a flow run, whether the run passed or failed (it is the only
+    place the site is written). Renders only what is missing: the page of each of the
+    ``DOCS_INDEX_LIMIT`` most recent stored validation results that has none yet, the page of
+    every suite stored since its page was rendered, the static assets on the first build (and
+    after a GX upgrade), then the index of those results. The index is made from entries cached
+    in ``<site>/.bionicpro_docs_state.json`` (success, asset and batch of each listed result), so
+    only new results are read. Returns without rendering anything when nothing was stored since
+    the last build. A page GX fails to render is logged and skipped.
+    """
+    from great_expectations import __version__ as gx_version
+
+    gx_dir = Path(gx_dir)
+    with _GX_LOCK, _quiet():
+        project = _project(gx_dir)
+        index = project.docs_index
+        with _exclusive(gx_dir):
+            listed = _listed_results(project)
+            stale_suites, suite_names = _stale_suites(project)
+            state_file = index.parent / _DOCS_STATE
+            try:
+                previous = json.loads(state_file.read_text())
+                cached = {tuple(t): entry for t, entry in previous["results"] if entry}
+            except (OSError, ValueError, TypeError, KeyError, AttributeError):
+                previous, cached = {}, {}
+            if previous.get("gx") != gx_version:
+                cached = {}  # pages and entries of another GX version: render them again
+            missing = [
+                key
+                for key in listed
+                if key.to_tuple() not in cached or not (project.page(key) or index).is_file()
+            ]
+            if not missing and not stale_suites and index.is_file() and previous == {
+                "gx": gx_version,
+                "suites": suite_names,
+                "results": [[list(k.to_tuple()), cached[k.to_tuple()]] for k in listed],
+            }:
+                return index
+            entries = {**cached, **_render_results(project, missing)}
+            if stale_suites:
+                _site_builder(project).site_section_builders["expectations"].build(
+                    resource_identifiers=set(stale_suites)  # a set: GX tests every stored key
+                )
+            if previous.get("gx") != gx_version or not (index.parent / "static").is_dir():
+                _site_builder(project).target_store.copy_static_assets()
+            _write_index(project, suite_names, listed, entries)
+            state = {
+                "gx": gx_version,
+                "suites": suite_names,
+                "results": [
+                    [list(k.to_tuple()), entries[k.to_tuple()]]
+                    for k in listed
+                    if k.to_tuple() in entries
+                ],
+            }
+            state_file.write_text(json.dumps(state))
+    return index

@@ -14,6 +14,7 @@ from blocks import resolve_settings
 from flows.daily import bionicpro_etl_daily, today_utc
 from tasks.common import PURE_TASK
 from tasks.load import read_load_status
+from tasks.validate import build_data_docs
 
 Mode = Literal["missing", "failed", "all"]
 
@@ -106,6 +107,7 @@ def bionicpro_backfill(
     table = sorted(results + skipped, key=lambda r: r["month"])
     create_table_artifact(key="bionicpro-backfill", table=table,
                           description=f"Backfill {start_date}..{end_date}, mode={mode}")
+    build_data_docs(settings)
     failed = [r["month"] for r in results if r["status"] != "loaded"]
     if failed:
         raise RuntimeError(f"{len(failed)} month(s) failed: {', '.join(failed)}; rerun with mode='failed'")

@@ -13,15 +13,15 @@ from bionicpro.settings import Settings
 from blocks import resolve_settings
 from expectations.runner import DataQualityError
 from tasks.common import Period
-from tasks.extract import extract_crm, extract_telemetry, find_arrivals
-from tasks.load import (advance_arrival_watermark, load_mart, load_partials, mark_stale_days, read_arrival_watermark,
-                        read_computed_days, read_loaded_months, read_month_sums, read_stale_months, record_load,
-                        utcnow)
+from tasks.extract import estimate_event_rows, extract_crm, extract_telemetry, find_arrivals
+from tasks.load import (advance_arrival_watermark, load_marts, load_partials, mark_stale_days, read_arrival_watermark,
+                        read_computed_days, read_loaded_months, read_month_sums, read_stale_months,
+                        record_failed_load, utcnow)
 from tasks.transform import compute_day_partials, transform_prosthetic_mart, transform_user_mart
-from tasks.validate import validate_crm, validate_marts, validate_telemetry
+from tasks.validate import build_data_docs, validate_crm, validate_marts, validate_telemetry
 
-# Longest run of days extracted at once: bounds memory on a backfill of a whole month.
-MAX_WINDOW_DAYS = 7
+# Events extracted at once, at most (unless one day has more): bounds memory on a month's backfill.
+WINDOW_EVENTS = 2_000_000
 
 
 def today_utc() -> date:
@@ -39,7 +39,13 @@ def resolve_report_date(report_date: date | None, scheduled_start: datetime | No
     return report_date
 
 
-def windows(days: list[date], max_days: int = MAX_WINDOW_DAYS) -> list[list[date]]:
+def window_days(estimated_events: int, days: int, budget: int = WINDOW_EVENTS) -> int:
+    """How many days one window may hold, from an estimate of the range's events."""
+    per_day = max(1, estimated_events // max(1, days))
+    return max(1, min(31, budget // per_day))
+
+
+def windows(days: list[date], max_days: int) -> list[list[date]]:
     """Split sorted days into runs of consecutive days, each at most ``max_days`` long."""
     runs: list[list[date]] = []
     for day in days:
@@ -76,7 +82,9 @@ def load_month(settings: Settings, period: Period, recompute: bool, run_id: str)
         days = period.days if recompute else days_to_compute(
             period.days, read_computed_days(settings, period.days[0], period.days[-1]))
         logger.info("%s: computing %d of %d day(s)", period.label, len(days), len(period.days))
-        for window in windows(days):
+        size = window_days(estimate_event_rows(settings, _midnight(days[0]), _midnight(days[-1] + timedelta(days=1))),
+                           (days[-1] - days[0]).days + 1) if days else 1
+        for window in windows(days, size):
             started = utcnow()
             telemetry = extract_telemetry(settings, _midnight(window[0]), _midnight(window[-1] + timedelta(days=1)))
             reports.append(validate_telemetry(settings, telemetry, crm))
@@ -84,13 +92,11 @@ def load_month(settings: Settings, period: Period, recompute: bool, run_id: str)
         user_mart = transform_user_mart(crm, period)
         prosthetic_mart = transform_prosthetic_mart(read_month_sums(settings, period), crm, period)
         reports.append(validate_marts(settings, user_mart, prosthetic_mart, period))
-        rows = {"user": load_mart(settings, "user", user_mart, period),
-                "prosthetic": load_mart(settings, "prosthetic", prosthetic_mart, period)}
+        rows = load_marts(settings, {"user": user_mart, "prosthetic": prosthetic_mart}, period, run_id)
     except DataQualityError as error:
-        record_load(settings, period, {"user": 0, "prosthetic": 0}, "failed", str(error), run_id)
+        record_failed_load(settings, period, str(error), run_id)
         publish_report(period, None, reports + [error.report], str(error))
         raise
-    record_load(settings, period, rows, "success", "", run_id)
     publish_report(period, rows, reports, None)
     return rows
 
@@ -116,16 +122,20 @@ def bionicpro_etl_daily(
     run_id = str(flow_run.id or "local")
     settings = resolve_settings(crm_block, telemetry_block, clickhouse_block)
     get_run_logger().info("report_date=%s: month %s, horizon %s", period.report_date, period.label, period.horizon)
-    note_arrivals(settings, run_started, run_id)
-    rows = load_month(settings, period, recompute, run_id)
-    if catch_up:
-        loaded = read_loaded_months(settings)
-        for month in read_stale_months(settings):
-            if month != period.month_start and month in loaded:
-                get_run_logger().info("late rows changed %s: reloading it", f"{month:%Y-%m}")
-                bionicpro_etl_daily(report_date=loaded[month].date() - timedelta(days=1), catch_up=False,
-                                    crm_block=crm_block, telemetry_block=telemetry_block,
-                                    clickhouse_block=clickhouse_block)
+    try:
+        note_arrivals(settings, run_started, run_id)
+        rows = load_month(settings, period, recompute, run_id)
+        if catch_up:
+            loaded = read_loaded_months(settings)
+            for month in read_stale_months(settings):
+                if month != period.month_start and month in loaded:
+                    get_run_logger().info("late rows changed %s: reloading it", f"{month:%Y-%m}")
+                    bionicpro_etl_daily(report_date=loaded[month].date() - timedelta(days=1), catch_up=False,
+                                        crm_block=crm_block, telemetry_block=telemetry_block,
+                                        clickhouse_block=clickhouse_block)
+    finally:
+        if flow_run.parent_flow_run_id is None:
+            build_data_docs(settings)
     return rows
 
 

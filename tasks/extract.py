@@ -11,7 +11,7 @@ from prefect import get_run_logger, task
 
 from bionicpro.db import pg_connection
 from bionicpro.metrics.prosthetic import LOOKBACK, SESSION_CAP
-from bionicpro.pgio import copy_frame
+from bionicpro.pgio import copy_frame, fetch_rows
 from bionicpro.settings import CRM_DB, TELEMETRY_DB, Settings
 from tasks.common import DB_TASK, Period
 
@@ -92,6 +92,13 @@ def extract_telemetry(settings: Settings, window_start: datetime, window_end: da
         )
     get_run_logger().info("extracted telemetry [%s, %s): %s", window_start, window_end, extract.counts())
     return extract
+
+
+@task(name="estimate_event_rows", **DB_TASK)
+def estimate_event_rows(settings: Settings, window_start: datetime, window_end: datetime) -> int:
+    with pg_connection(settings, TELEMETRY_DB) as conn:
+        plan = fetch_rows(conn, "estimate_event_rows", {"window_start": window_start, "window_end": window_end})[0][0]
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 @task(name="find_arrivals", **DB_TASK)

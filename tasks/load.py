@@ -136,33 +136,42 @@ def stamp_rows(frame: pd.DataFrame, first_loaded: pd.DataFrame, keys: tuple[str,
     return stamped
 
 
-@task(name="load_mart", **DB_TASK)
-def load_mart(settings: Settings, mart_name: str, frame: pd.DataFrame, period: Period) -> int:
+def swap_month(client, mart: Mart, frame: pd.DataFrame, period: Period, now: datetime) -> int:
     """Stage the month, then swap it into the mart in one atomic step."""
-    mart = MARTS[mart_name]
     params = {"partition": period.partition, "report_date": period.month_start}
-    now = utcnow()
-    with clickhouse_client(settings) as client:
-        first_loaded = client.query_df(_sql("ch_first_loaded", mart), parameters=params)
-        rows = stamp_rows(frame[mart.columns], first_loaded, mart.keys, now)
+    first_loaded = client.query_df(_sql("ch_first_loaded", mart), parameters=params)
+    rows = stamp_rows(frame[mart.columns], first_loaded, mart.keys, now)
+    client.command(_sql("ch_clear_staging", mart), parameters=params)
+    if rows.empty:
+        client.command(_sql("ch_drop_partition", mart), parameters=params)
+    else:
+        client.insert_df(f"reports_db.{mart.staging}", rows)
+        client.command(_sql("ch_swap_partition", mart), parameters=params)
         client.command(_sql("ch_clear_staging", mart), parameters=params)
-        if rows.empty:
-            client.command(_sql("ch_drop_partition", mart), parameters=params)
-        else:
-            client.insert_df(f"reports_db.{mart.staging}", rows)
-            client.command(_sql("ch_swap_partition", mart), parameters=params)
-            client.command(_sql("ch_clear_staging", mart), parameters=params)
-    get_run_logger().info("loaded %d rows into %s for %s", len(rows), mart.table, period.label)
     return len(rows)
 
 
-@task(name="record_load", **DB_TASK)
-def record_load(settings: Settings, period: Period, rows: dict[str, int], status: str, message: str, run_id: str) -> None:
-    now = utcnow()
-    log = pd.DataFrame([
+def _log_rows(period: Period, rows: dict[str, int], status: str, message: str, run_id: str, now: datetime) -> pd.DataFrame:
+    return pd.DataFrame([
         {"report_date": period.month_start, "mart": mart, "rows": count, "horizon": period.horizon,
          "status": status, "message": message[:2000], "run_id": run_id, "loaded_at": now}
         for mart, count in rows.items()
     ])
+
+
+@task(name="load_marts", **DB_TASK)
+def load_marts(settings: Settings, frames: dict[str, pd.DataFrame], period: Period, run_id: str) -> dict[str, int]:
+    """Swap each mart's month in, then log the load (one ClickHouse session)."""
+    now = utcnow()
     with clickhouse_client(settings) as client:
-        client.insert_df("reports_db.load_log", log)
+        rows = {name: swap_month(client, MARTS[name], frame, period, now) for name, frame in frames.items()}
+        client.insert_df("reports_db.load_log", _log_rows(period, rows, "success", "", run_id, now))
+    get_run_logger().info("loaded %s for %s", ", ".join(f"{n} {c} rows" for n, c in rows.items()), period.label)
+    return rows
+
+
+@task(name="record_failed_load", **DB_TASK)
+def record_failed_load(settings: Settings, period: Period, message: str, run_id: str) -> None:
+    with clickhouse_client(settings) as client:
+        client.insert_df("reports_db.load_log",
+                         _log_rows(period, {name: 0 for name in MARTS}, "failed", message, run_id, utcnow()))

@@ -7,7 +7,7 @@ from prefect import get_run_logger, task
 
 from bionicpro.settings import Settings
 from expectations.frames import battery_metrics_frame, payments_frame, telemetry_events_frame
-from expectations.runner import ValidationReport, raise_for_blocking, validate
+from expectations.runner import ValidationReport, build_docs, raise_for_blocking, validate
 from tasks.common import PURE_TASK, Period
 from tasks.extract import CrmExtract, TelemetryExtract
 
@@ -47,3 +47,11 @@ def validate_telemetry(settings: Settings, telemetry: TelemetryExtract, crm: Crm
 def validate_marts(settings: Settings, user_mart: pd.DataFrame, prosthetic_mart: pd.DataFrame, period: Period) -> ValidationReport:
     frames = {"report_user_monthly_metrics": user_mart, "report_prosthetic_monthly_metrics": prosthetic_mart}
     return _run(settings, frames, f"marts-{period.label}", {"max_hours": period.hours_to_date})
+
+
+@task(name="build_data_docs", **PURE_TASK)
+def build_data_docs(settings: Settings) -> str:
+    """Rebuild the Data Docs once per top-level run (subflows leave it to their parent)."""
+    index = build_docs(settings.gx_dir)
+    get_run_logger().info("Data Docs: file://%s", index)
+    return str(index)

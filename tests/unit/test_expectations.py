@@ -24,6 +24,7 @@ from expectations import frames as F  # noqa: E402
 from expectations.runner import (  # noqa: E402
     DataQualityError,
     ValidationReport,
+    build_docs,
     raise_for_blocking,
     validate,
 )
@@ -452,22 +453,125 @@ def test_error_message_names_rule_count_and_rows(gx_dir):
     assert {f.rule for f in caught.value.failures} == {"prosthetic_known", "severity_known"}
 
 
-def test_data_docs_are_built_and_show_the_failing_suite(tmp_path):
+def test_validate_does_not_build_the_data_docs(tmp_path):
+    frame = F.telemetry_events_frame(_events(), _prosthetics(), KNOWN_USERS)
+    report = validate({"telemetry_events": frame}, tmp_path, "no-docs")
+
+    assert report.docs_index == tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / (
+        "index.html"
+    )
+    assert not report.docs_index.exists()
+    assert not list(report.docs_index.parent.rglob("*.html"))  # no page rendered
+    page = report.suite("telemetry_events", "blocking").docs_page
+    assert page is not None and page.is_relative_to(report.docs_index.parent)
+    assert not page.exists()
+    # the validation results are stored for build_docs()
+    assert len(list((tmp_path / "gx" / "uncommitted" / "validations").rglob("*.json"))) == 2
+
+
+def test_build_docs_shows_the_failing_suite(tmp_path):
     events = _events()
     events.loc[1, "event_type"] = "teleport"
     frame = F.telemetry_events_frame(events, _prosthetics(), KNOWN_USERS)
     report = validate({"telemetry_events": frame}, tmp_path / "gx", "docs")
+    index = build_docs(tmp_path / "gx")
 
+    assert index == report.docs_index
     assert report.docs_index.name == "index.html"
     assert report.docs_index.is_file()
     assert report.docs_index.is_relative_to(tmp_path)
     assert "telemetry_events.blocking" in report.docs_index.read_text()
     page = report.suite("telemetry_events", "blocking").docs_page
     assert page is not None and page.is_file() and "teleport" in page.read_text()
+    assert page.name in report.docs_index.read_text() or "docs" in report.docs_index.read_text()
+    assert report.suite("telemetry_events", "warning").docs_page.is_file()
     markdown = report.to_markdown()
     assert "| dataset | suite | checked | failed | bad rows |" in markdown
     assert "| telemetry_events | blocking | 12 | 1 | 1 |" in markdown
     assert "teleport" in markdown and "`event_id=2" in markdown
+    assert str(page) in markdown  # the failed suite's page is linked
+
+
+def test_build_docs_is_incremental(tmp_path):
+    frames = {"crm_users": F.users_frame(_users())}
+    first = validate(frames, tmp_path, "first")
+    index = build_docs(tmp_path)
+    first_page = first.suite("crm_users").docs_page
+    assert first_page.is_file() and "first" in index.read_text()
+    stamp = first_page.stat().st_mtime_ns, index.stat().st_mtime_ns
+
+    assert build_docs(tmp_path) == index  # nothing new: nothing rendered
+    assert (first_page.stat().st_mtime_ns, index.stat().st_mtime_ns) == stamp
+
+    users = _users()
+    users.loc[1, "user_id"] = 10
+    second = validate({"crm_users": F.users_frame(users)}, tmp_path, "second")
+    assert not second.suite("crm_users").docs_page.exists()
+    assert build_docs(tmp_path) == index
+    assert second.suite("crm_users").docs_page.is_file()
+    assert first_page.stat().st_mtime_ns == stamp[0]  # the old page is not rendered again
+    text = index.read_text()
+    assert "first" in text and "second" in text
+
+
+def test_build_docs_recovers_missing_pages_and_a_broken_state(tmp_path):
+    assert build_docs(tmp_path).is_file()  # nothing validated yet: an empty site
+    report = validate({"crm_users": F.users_frame(_users())}, tmp_path, "once")
+    index = build_docs(tmp_path)
+    page = report.suite("crm_users").docs_page
+    page.unlink()
+    (index.parent / ".bionicpro_docs_state.json").write_text("{not json")
+    assert build_docs(tmp_path) == index
+    assert page.is_file() and "once" in index.read_text()
+
+
+def test_the_gx_project_is_opened_and_checked_once_per_process(tmp_path, monkeypatch):
+    import great_expectations as gx
+
+    from expectations import runner
+
+    frames = {"crm_users": F.users_frame(_users())}
+    validate(frames, tmp_path, "first")
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cached project should have been used")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(gx, "get_context", fail)
+        patched.setattr(runner, "_checkpoint", fail)
+        assert validate(frames, tmp_path, "second").success
+        assert build_docs(tmp_path).is_file()
+
+    # a deleted project is created again on the next call
+    import shutil
+
+    shutil.rmtree(tmp_path / "gx")
+    report = validate(frames, tmp_path, "third")
+    assert report.success and (tmp_path / "gx" / "great_expectations.yml").is_file()
+    assert build_docs(tmp_path) == report.docs_index
+    assert report.suite("crm_users").docs_page.is_file()
+
+
+def test_validate_and_build_docs_from_two_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    clean = _frames({})
+    events = _events()
+    events.loc[2, "prosthetic_id"] = 99
+    bad = {"telemetry_events": F.telemetry_events_frame(events, _prosthetics(), KNOWN_USERS)}
+    crm = {name: frame for name, frame in clean.items() if name.startswith("crm_")}
+    jobs = [(crm, f"crm-{i}") for i in range(3)] + [(bad, f"bad-{i}") for i in range(3)]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda job: validate(job[0], tmp_path, job[1]), jobs))
+        indexes = list(pool.map(build_docs, [tmp_path, tmp_path]))
+
+    assert [r.success for r in reports] == [True] * 3 + [False] * 3
+    for report in reports[3:]:
+        [failure] = report.blocking_failures()
+        assert failure.rule == "prosthetic_known" and failure.unexpected_count == 1
+        assert failure.example_strings() == ["event_id=3 (prosthetic_known=False)"]
+    assert indexes == [reports[0].docs_index] * 2
+    assert all(s.docs_page.is_file() for r in reports for s in r.suites)
 
 
 def test_validate_is_idempotent_on_the_stored_gx_project(tmp_path):

@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 import pytest
 
-from flows.daily import resolve_report_date, windows
+from flows.daily import resolve_report_date, window_days, windows
 from tasks.common import Period
 from bionicpro.freshness import days_to_compute, reached_days, stale_days
 from tasks.load import stamp_rows
@@ -46,6 +46,12 @@ def test_period_of_a_month_end_stops_at_the_next_month():
     period = Period(date(2024, 12, 31))
     assert period.period_end == datetime(2025, 1, 1)
     assert period.days[-1] == date(2024, 12, 31)
+
+
+def test_window_size_follows_the_volume():
+    assert window_days(15_000, 31, budget=2_000_000) == 31         # a small month: one window
+    assert window_days(14_500_000, 31, budget=2_000_000) == 4      # 10,000 users: ~470k a day
+    assert window_days(10_000_000, 1, budget=2_000_000) == 1       # a huge day still gets a window
 
 
 def test_windows_split_gaps_and_cap_length():
