@@ -1,0 +1,6 @@
+-- The user_uuid of a user_id, from the newest month that has the user (for `bionicpro-api mint-token`).
+SELECT user_uuid
+FROM reports_db.report_user_monthly_metrics
+WHERE user_id = {user_id:Int32}
+ORDER BY report_date DESC
+LIMIT 1
