@@ -9,11 +9,12 @@ from typing import Literal
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
 
 from blocks import resolve_settings
-from flows.daily import bionicpro_etl_daily, today_utc
+from flows.daily import bionicpro_etl_daily, note_arrivals, today_utc
 from tasks.common import PURE_TASK
-from tasks.load import read_load_status
+from tasks.load import read_load_status, utcnow
 from tasks.validate import build_data_docs
 
 Mode = Literal["missing", "failed", "all"]
@@ -83,6 +84,7 @@ def bionicpro_backfill(
         raise ValueError(f"max_concurrency={max_concurrency} must be at least 1")
     blocks = {"crm_block": crm_block, "telemetry_block": telemetry_block, "clickhouse_block": clickhouse_block}
     settings = resolve_settings(**blocks)
+    note_arrivals(settings, utcnow(), str(flow_run.id or "local"))
     targets = month_targets(start_date, end_date)
     status = read_load_status(settings, targets[0].replace(day=1), targets[-1].replace(day=1))
     chosen = select_months(targets, status, mode)

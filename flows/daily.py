@@ -114,7 +114,8 @@ def bionicpro_etl_daily(
 
     ``recompute``: recompute every day of the month from the sources, not only new or stale days
     (after source rows were edited in place or inserted with a backdated ``created_at``).
-    ``catch_up``: also reload earlier loaded months that rows arriving late have changed.
+    ``catch_up``: look at the rows that arrived since the previous run, and reload earlier loaded
+    months they changed; a parent flow that did this already (a backfill) passes False.
     ``*_block``: Prefect block names of the databases; unset means the environment's settings.
     """
     run_started = utcnow()
@@ -123,7 +124,8 @@ def bionicpro_etl_daily(
     settings = resolve_settings(crm_block, telemetry_block, clickhouse_block)
     get_run_logger().info("report_date=%s: month %s, horizon %s", period.report_date, period.label, period.horizon)
     try:
-        note_arrivals(settings, run_started, run_id)
+        if catch_up:
+            note_arrivals(settings, run_started, run_id)
         rows = load_month(settings, period, recompute, run_id)
         if catch_up:
             loaded = read_loaded_months(settings)
