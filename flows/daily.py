@@ -21,7 +21,7 @@ from tasks.transform import compute_day_partials, transform_prosthetic_mart, tra
 from tasks.validate import build_data_docs, validate_crm, validate_marts, validate_telemetry
 
 # Events extracted at once, at most (unless one day has more): bounds memory on a month's backfill.
-WINDOW_EVENTS = 2_000_000
+WINDOW_EVENTS = 1_000_000
 
 
 def today_utc() -> date:
@@ -84,11 +84,17 @@ def load_month(settings: Settings, period: Period, recompute: bool, run_id: str)
         logger.info("%s: computing %d of %d day(s)", period.label, len(days), len(period.days))
         size = window_days(estimate_event_rows(settings, _midnight(days[0]), _midnight(days[-1] + timedelta(days=1))),
                            (days[-1] - days[0]).days + 1) if days else 1
+        scratch = settings.data_path / "runs" / run_id
         for window in windows(days, size):
             started = utcnow()
-            telemetry = extract_telemetry(settings, _midnight(window[0]), _midnight(window[-1] + timedelta(days=1)))
-            reports.append(validate_telemetry(settings, telemetry, crm))
-            load_partials(settings, compute_day_partials(telemetry), window, started)
+            extract = extract_telemetry(settings, _midnight(window[0]), _midnight(window[-1] + timedelta(days=1)), scratch)
+            try:
+                reports.append(validate_telemetry(settings, extract, crm))
+                load_partials(settings, compute_day_partials(extract), window, started)
+            finally:
+                extract.discard()
+        if scratch.exists():
+            scratch.rmdir()
         user_mart = transform_user_mart(crm, period)
         prosthetic_mart = transform_prosthetic_mart(read_month_sums(settings, period), crm, period)
         reports.append(validate_marts(settings, user_mart, prosthetic_mart, period))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from decimal import Decimal
 
 import pandas as pd
@@ -11,9 +13,25 @@ from prefect import get_run_logger, task
 
 from bionicpro.db import pg_connection
 from bionicpro.metrics.prosthetic import LOOKBACK, SESSION_CAP
-from bionicpro.pgio import copy_frame, fetch_rows
+from bionicpro.pgio import copy_arrow, copy_frame, fetch_rows
 from bionicpro.settings import CRM_DB, TELEMETRY_DB, Settings
 from tasks.common import DB_TASK, Period
+
+
+def _telemetry_types() -> dict[str, dict]:
+    """Column types of the telemetry extracts. Event types and severities are dictionary-encoded from
+    the data itself (not a fixed list), so an unknown value still reaches its expectation."""
+    import pyarrow as pa
+
+    ts, small_id, labels = pa.timestamp("us"), pa.int32(), pa.dictionary(pa.int32(), pa.string())
+    events = {"event_id": pa.int64(), "prosthetic_id": small_id, "user_id": small_id, "event_type": labels,
+              "severity": labels, "event_timestamp": ts, "event_value": pa.float64(), "created_at": ts}
+    return {
+        "events": events,
+        "lookback": {k: events[k] for k in ("event_id", "prosthetic_id", "event_type", "event_timestamp", "event_value")},
+        "samples": {"metric_id": pa.int64(), "prosthetic_id": small_id, "metric_timestamp": ts,
+                    "charge_level": pa.float64(), "current_ma": pa.int64(), "is_charging": pa.bool_(), "created_at": ts},
+    }
 
 
 def _decimal(value: str) -> Decimal:
@@ -22,10 +40,6 @@ def _decimal(value: str) -> Decimal:
 
 def _date_or_none(value: str) -> date | None:
     return date.fromisoformat(value) if value else None
-
-
-def _bool(value: str) -> bool:
-    return value == "t"
 
 
 @dataclass
@@ -53,6 +67,25 @@ class TelemetryExtract:
                 "battery_samples": len(self.samples)}
 
 
+@dataclass(frozen=True)
+class TelemetryWindow:
+    """A reference to a window's extract on disk: Prefect keeps every task result of a run in
+    memory, so the frames travel between tasks as Parquet files, not as results."""
+
+    window_start: datetime
+    window_end: datetime
+    directory: Path
+
+    PARTS = ("events", "lookback", "samples")
+
+    def load(self) -> TelemetryExtract:
+        frames = {part: pd.read_parquet(self.directory / f"{part}.parquet") for part in self.PARTS}
+        return TelemetryExtract(self.window_start, self.window_end, **frames)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 @task(name="extract_crm", **DB_TASK)
 def extract_crm(settings: Settings, period: Period) -> CrmExtract:
     params = {"month_start": period.month_start, "period_end": period.period_end}
@@ -73,25 +106,27 @@ def extract_crm(settings: Settings, period: Period) -> CrmExtract:
 
 
 @task(name="extract_telemetry", **DB_TASK)
-def extract_telemetry(settings: Settings, window_start: datetime, window_end: datetime) -> TelemetryExtract:
-    """Events and battery samples of ``[window_start, window_end)``, plus the state look-back."""
+def extract_telemetry(settings: Settings, window_start: datetime, window_end: datetime, scratch: Path) -> TelemetryWindow:
+    """Events and battery samples of ``[window_start, window_end)``, plus the state look-back,
+    written under ``scratch``."""
     params = {
         "window_start": window_start,
         "window_end": window_end,
         "session_from": window_start - SESSION_CAP.to_pytimedelta(),
         "downtime_from": window_start - LOOKBACK.to_pytimedelta(),
     }
+    types = _telemetry_types()
+    window = TelemetryWindow(window_start, window_end, scratch / f"{window_start:%Y%m%d}-{window_end:%Y%m%d}")
+    window.directory.mkdir(parents=True, exist_ok=True)
+    counts = {}
     with pg_connection(settings, TELEMETRY_DB) as conn:
-        extract = TelemetryExtract(
-            window_start=window_start,
-            window_end=window_end,
-            events=copy_frame(conn, "extract_events", params, parse_dates=("event_timestamp", "created_at")),
-            lookback=copy_frame(conn, "extract_state_lookback", params, parse_dates=("event_timestamp",)),
-            samples=copy_frame(conn, "extract_battery", params, parse_dates=("metric_timestamp", "created_at"),
-                               converters={"is_charging": _bool}),
-        )
-    get_run_logger().info("extracted telemetry [%s, %s): %s", window_start, window_end, extract.counts())
-    return extract
+        for part, sql_name in zip(TelemetryWindow.PARTS, ("extract_events", "extract_state_lookback", "extract_battery")):
+            frame = copy_arrow(conn, sql_name, params, types[part])
+            frame.to_parquet(window.directory / f"{part}.parquet", index=False)
+            counts[part] = len(frame)
+            del frame
+    get_run_logger().info("extracted telemetry [%s, %s): %s", window_start, window_end, counts)
+    return window
 
 
 @task(name="estimate_event_rows", **DB_TASK)

@@ -8,13 +8,14 @@ from prefect import get_run_logger, task
 from bionicpro.metrics.prosthetic import STATE_EVENT_TYPES, daily_partials, prosthetic_month, tally_events
 from bionicpro.metrics.user import user_month
 from tasks.common import PURE_TASK, Period
-from tasks.extract import CrmExtract, TelemetryExtract
+from tasks.extract import CrmExtract, TelemetryWindow
 
 STATE_COLUMNS = ["event_id", "prosthetic_id", "event_type", "event_timestamp", "event_value"]
 
 
 @task(name="compute_day_partials", **PURE_TASK)
-def compute_day_partials(telemetry: TelemetryExtract) -> pd.DataFrame:
+def compute_day_partials(window: TelemetryWindow) -> pd.DataFrame:
+    telemetry = window.load()
     events = telemetry.events
     state = pd.concat(
         [telemetry.lookback[STATE_COLUMNS], events.loc[events["event_type"].isin(STATE_EVENT_TYPES), STATE_COLUMNS]],

@@ -9,7 +9,7 @@ from bionicpro.settings import Settings
 from expectations.frames import battery_metrics_frame, payments_frame, telemetry_events_frame
 from expectations.runner import ValidationReport, build_docs, raise_for_blocking, validate
 from tasks.common import PURE_TASK, Period
-from tasks.extract import CrmExtract, TelemetryExtract
+from tasks.extract import CrmExtract, TelemetryWindow
 
 
 def _run(settings: Settings, frames: dict[str, pd.DataFrame], run_name: str, params: dict | None = None) -> ValidationReport:
@@ -35,7 +35,8 @@ def validate_crm(settings: Settings, crm: CrmExtract, period: Period) -> Validat
 
 
 @task(name="validate_telemetry", **PURE_TASK)
-def validate_telemetry(settings: Settings, telemetry: TelemetryExtract, crm: CrmExtract) -> ValidationReport:
+def validate_telemetry(settings: Settings, window: TelemetryWindow, crm: CrmExtract) -> ValidationReport:
+    telemetry = window.load()
     frames = {
         "telemetry_events": telemetry_events_frame(telemetry.events, crm.prosthetics, crm.users["user_id"]),
         "battery_metrics": battery_metrics_frame(telemetry.samples, crm.prosthetics),

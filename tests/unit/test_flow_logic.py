@@ -50,7 +50,7 @@ def test_period_of_a_month_end_stops_at_the_next_month():
 
 def test_window_size_follows_the_volume():
     assert window_days(15_000, 31, budget=2_000_000) == 31         # a small month: one window
-    assert window_days(14_500_000, 31, budget=2_000_000) == 4      # 10,000 users: ~470k a day
+    assert window_days(14_500_000, 31, budget=1_000_000) == 2      # 10,000 users: ~470k a day
     assert window_days(10_000_000, 1, budget=2_000_000) == 1       # a huge day still gets a window
 
 
