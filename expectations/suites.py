@@ -35,25 +35,7 @@ from great_expectations import expectations as gxe
 
 from expectations.frames import LATE_ARRIVAL_S, MAX_AHEAD_OF_ARRIVAL_S
 
-try:  # the single source of truth, owned by the metrics module
-    from bionicpro.metrics.prosthetic import EVENT_TYPES, SEVERITIES
-except ImportError:  # pragma: no cover - only while bionicpro.metrics.prosthetic is not written yet
-    EVENT_TYPES = (
-        "power_on",
-        "power_off",
-        "battery_low",
-        "charging_started",
-        "charging_completed",
-        "calibration",
-        "warning",
-        "error",
-        "critical_error",
-        "grip",
-        "release",
-        "gesture_change",
-        "sensor_reading",
-    )
-    SEVERITIES = ("info", "warning", "error", "critical")
+from bionicpro.metrics.prosthetic import EVENT_TYPES, SEVERITIES
 
 __all__ = [
     "BLOCKING",
