@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import psycopg2
@@ -22,7 +23,11 @@ def postgres_server(pgdata: Path):
     """
     pgdata = Path(pgdata).resolve()
     if pgdata not in _servers:
-        import pgserver
+        with warnings.catch_warnings():
+            # pgserver resolves a runtime dir at import; without XDG_RUNTIME_DIR it falls back to
+            # /tmp/runtime-<uid>, which is fine, and warns on every command.
+            warnings.simplefilter("ignore")
+            import pgserver
 
         logging.getLogger("pgserver").setLevel(logging.WARNING)
         pgdata.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import pandas as pd
 def reached_days(arrivals: pd.DataFrame) -> dict[date, datetime]:
     """Every day an arrival can change, with the latest arrival that reaches it.
 
-    ``arrivals``: [day, reach, last_arrival] (see find_late_days.sql).
+    ``arrivals``: [day, reach, last_arrival] (see find_arrivals.sql).
     """
     latest: dict[date, datetime] = {}
     for row in arrivals.itertuples(index=False):

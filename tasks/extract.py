@@ -62,10 +62,6 @@ class TelemetryExtract:
     lookback: pd.DataFrame
     samples: pd.DataFrame
 
-    def counts(self) -> dict[str, int]:
-        return {"events": len(self.events), "lookback_state_events": len(self.lookback),
-                "battery_samples": len(self.samples)}
-
 
 @dataclass(frozen=True)
 class TelemetryWindow:
@@ -138,9 +134,9 @@ def estimate_event_rows(settings: Settings, window_start: datetime, window_end: 
 
 @task(name="find_arrivals", **DB_TASK)
 def find_arrivals(settings: Settings, since: datetime) -> pd.DataFrame:
-    """Spans of days touched by rows that arrived at or after ``since`` (see find_late_days.sql)."""
+    """Spans of days touched by rows that arrived at or after ``since`` (see find_arrivals.sql)."""
     with pg_connection(settings, TELEMETRY_DB) as conn:
-        frame = copy_frame(conn, "find_late_days", {"since": since},
+        frame = copy_frame(conn, "find_arrivals", {"since": since},
                            parse_dates=("last_arrival",), converters={"day": date.fromisoformat})
     get_run_logger().info("rows that arrived since %s touch %d day span(s)", since, len(frame))
     return frame
