@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
+from string import Template
 
 from api.store import Rows
 
@@ -41,8 +42,18 @@ DEVICE_FIELDS = ("prosthetic_id", "prosthetic_uuid", "device_type", "total_activ
 
 
 @cache
+@cache
 def sql(name: str) -> str:
     return files("api").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+# The only conditions placed into report_of_user.sql; their values are bound parameters.
+USER_MATCH = {"user_id": "user_id = {user_id:Int32}", "user_uuid": "user_uuid = {user_uuid:String}"}
+
+
+@cache
+def user_query(key: str) -> str:
+    return Template(sql("report_of_user")).substitute(match=USER_MATCH[key])
 
 
 def parse_month(value: str) -> date:
@@ -74,7 +85,7 @@ class MonthFetch:
 
     @classmethod
     def from_rows(cls, month: date, rows: Rows) -> MonthFetch:
-        """From report_by_user_id.sql / report_by_user_uuid.sql."""
+        """From report_of_user.sql."""
         row = rows.first()
         loaded, horizon = _load_state(row["load"])
         users = [dict(zip(USER_FIELDS, values, strict=True)) for values in row["users"]]
@@ -151,7 +162,7 @@ def fetch_by_user_id(store, user_id: int, month: date) -> MonthFetch:
     """One round trip: the user's rows (a server), or the whole month once per turn (chDB)."""
     if store.remembers:
         return _snapshot(store, month).fetch(user_id)
-    rows = store.query(sql("report_by_user_id"), {"user_id": user_id, "month": month})
+    rows = store.query(user_query("user_id"), {"user_id": user_id, "month": month})
     return MonthFetch.from_rows(month, rows)
 
 
@@ -159,7 +170,7 @@ def fetch_by_user_uuid(store, user_uuid: str, month: date) -> MonthFetch:
     if store.remembers:
         snapshot = _snapshot(store, month)
         return snapshot.fetch(snapshot.user_ids.get(user_uuid))
-    rows = store.query(sql("report_by_user_uuid"), {"user_uuid": user_uuid, "month": month})
+    rows = store.query(user_query("user_uuid"), {"user_uuid": user_uuid, "month": month})
     return MonthFetch.from_rows(month, rows)
 
 

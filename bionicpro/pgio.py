@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from functools import cache
 from importlib.resources import files
 
 import pandas as pd
 
 
+@cache
 def read_sql(name: str) -> str:
     """The text of ``tasks/sql/<name>.sql``."""
     return files("tasks").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")

@@ -34,10 +34,6 @@ def _telemetry_types() -> dict[str, dict]:
     }
 
 
-def _decimal(value: str) -> Decimal:
-    return Decimal(value)
-
-
 def _date_or_none(value: str) -> date | None:
     return date.fromisoformat(value) if value else None
 
@@ -91,9 +87,9 @@ def extract_crm(settings: Settings, period: Period) -> CrmExtract:
             prosthetics=copy_frame(conn, "extract_prosthetics", params,
                                    converters={"purchase_date": date.fromisoformat}),
             payments=copy_frame(conn, "extract_payments", params, parse_dates=("payment_date",),
-                                converters={"amount": _decimal}),
+                                converters={"amount": Decimal}),
             subscriptions=copy_frame(conn, "extract_subscriptions", params,
-                                     converters={"monthly_cost": _decimal, "start_date": date.fromisoformat,
+                                     converters={"monthly_cost": Decimal, "start_date": date.fromisoformat,
                                                  "end_date": _date_or_none}),
             tickets=copy_frame(conn, "extract_tickets", params, parse_dates=("created_at", "resolved_at")),
         )

@@ -119,7 +119,7 @@ def test_key(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["whole months per turn", "a query per request"])
 def api_settings(request, test_key, tmp_path_factory):
-    """Both ways of reading: chDB's (a month read once per turn) and a server's (report_by_user_*.sql)."""
+    """Both ways of reading: chDB's (a month read once per turn) and a server's (report_of_user.sql)."""
     from api.config import ApiSettings
 
     return ApiSettings(jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwks_url=None, jwt_public_key=test_key[2],

@@ -1,5 +1,5 @@
 -- A whole month in one round trip, for the chDB API to keep during its turn on the path (a read
--- costs about the same for one user or all of them there). Same columns as report_by_user_id.sql,
+-- costs about the same for one user or all of them there). Same columns as report_of_user.sql,
 -- with every user of the month, and devices led by user_id (MONTH_DEVICE_FIELDS in api/reports.py).
 SELECT
     (SELECT tuple(countIf(mart = 'user') > 0 AND countIf(mart = 'prosthetic') > 0,

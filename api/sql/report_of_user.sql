@@ -1,6 +1,8 @@
--- One user's month, by user_id, in one round trip. Every read is pruned to the month's partition
--- (a lookup across all months would cost a part per month). api/reports.py reads the result; keep
--- the tuple fields in the order of USER_FIELDS and DEVICE_FIELDS there.
+-- One user's month in one round trip, by user_id or by user_uuid (the token's subject): $match is
+-- one of the fixed conditions of USER_MATCH in api/reports.py, the values are bound. Every read is
+-- pruned to the month's partition (a lookup across all months would cost a part per month).
+-- api/reports.py reads the result; keep the tuple fields in the order of USER_FIELDS and
+-- DEVICE_FIELDS there.
 --   load     (both marts have a successful load of the month in load_log,
 --             the horizon of the latest successful load, the older of the two marts', epoch s)
 --   users    the user mart row of the month (0 or 1)
@@ -15,9 +17,9 @@ SELECT
                              active_subscriptions_count, subscription_cost_total, support_tickets_opened,
                              support_tickets_resolved))
      FROM reports_db.report_user_monthly_metrics
-     WHERE report_date = {month:Date} AND user_id = {user_id:Int32}) AS users,
+     WHERE report_date = {month:Date} AND $match) AS users,
     (SELECT groupArray(tuple(prosthetic_id, prosthetic_uuid, device_type, total_active_hours, power_on_count,
                              avg_discharge_rate_active, avg_discharge_rate_idle, avg_charge_rate, charge_cycles,
                              warning_count, error_count, critical_error_count, downtime_minutes))
      FROM reports_db.report_prosthetic_monthly_metrics
-     WHERE report_date = {month:Date} AND user_id = {user_id:Int32}) AS devices
+     WHERE report_date = {month:Date} AND $match) AS devices
