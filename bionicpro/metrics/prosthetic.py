@@ -98,7 +98,7 @@ PROSTHETIC_MART_COLUMNS: list[str] = [
 _MEASURES = PARTIAL_COLUMNS[2:]
 _COUNT_MEASURES = PARTIAL_COLUMNS[2:8]
 _BATTERY_MEASURES = PARTIAL_COLUMNS[10:]
-_EVENT_KEY = ["prosthetic_id", "event_type", "event_timestamp", "event_value"]
+_EVENT_KEY = ["prosthetic_id", "event_timestamp", "event_type", "event_value"]
 _SAMPLE_KEY = ["prosthetic_id", "metric_timestamp"]
 _TALLY_COLUMNS = ["prosthetic_id", "day", "event_type", "severity", "n"]
 _INTERVAL_COLUMNS = ["prosthetic_id", "start", "end"]
@@ -153,15 +153,28 @@ def _interval_frame(pid: np.ndarray, start: np.ndarray, end: np.ndarray) -> pd.D
 # --- de-duplication and counting ----------------------------------------------------------------
 
 
-def _keep_lowest_id(frame: pd.DataFrame, id_column: str, key: list[str]) -> pd.DataFrame:
-    """Rows of ``frame`` that are first by ``id_column`` among equal ``key`` (NaN equals NaN)."""
-    if frame.empty:
-        return frame.reset_index(drop=True)
-    order = np.argsort(frame[id_column].to_numpy(dtype=np.int64), kind="stable")
-    repeated = frame.iloc[order].duplicated(subset=key, keep="first").to_numpy()
+def _first_by_id(frame: pd.DataFrame, id_column: str, key: list[str]) -> np.ndarray:
+    """Mask of the rows of ``frame`` that are first by ``id_column`` among equal ``key`` (NaN
+    equals NaN).
+
+    ``key`` starts with (prosthetic_id, time): repeats share both, so only rows whose mix of the
+    two occurs more than once are compared on the whole key (a few percent of a window).
+    """
     keep = np.ones(len(frame), dtype=bool)
-    keep[order[repeated]] = False
-    return frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+    if frame.empty:
+        return keep
+    mix = _us(frame[key[1]]) + frame[key[0]].to_numpy(dtype=np.int64) * 1_000_003
+    suspects = np.flatnonzero(pd.Series(mix).duplicated(keep=False).to_numpy())
+    if len(suspects):
+        some = frame.iloc[suspects]
+        order = np.argsort(some[id_column].to_numpy(dtype=np.int64), kind="stable")
+        repeated = some.iloc[order].duplicated(subset=key, keep="first").to_numpy()
+        keep[suspects[order[repeated]]] = False
+    return keep
+
+
+def _keep_lowest_id(frame: pd.DataFrame, id_column: str, key: list[str]) -> pd.DataFrame:
+    return frame.iloc[np.flatnonzero(_first_by_id(frame, id_column, key))].reset_index(drop=True)
 
 
 def dedupe_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -175,22 +188,50 @@ def dedupe_samples(samples: pd.DataFrame) -> pd.DataFrame:
     return _keep_lowest_id(samples, "metric_id", _SAMPLE_KEY)
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1 for NULL) and their labels: grouping on codes, not on strings."""
+    labels = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    categories = labels.cat.categories
+    codes = labels.cat.codes.to_numpy(dtype=np.int64)
+    if not len(categories):
+        return codes, categories
+    # Codes in the labels' sort order, so that sorting by code sorts by label.
+    order = np.argsort(np.asarray(categories, dtype=object), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return np.where(codes >= 0, rank[np.maximum(codes, 0)], -1), categories[order]
+
+
+def _labels(codes: np.ndarray, categories: pd.Index) -> np.ndarray:
+    out = np.asarray(categories, dtype=object).take(np.maximum(codes, 0)) if len(categories) else \
+        np.empty(len(codes), dtype=object)
+    out[codes < 0] = None
+    return out
+
+
 def tally_events(events: pd.DataFrame) -> pd.DataFrame:
     """Event counts per (prosthetic_id, day, event_type, severity): what the PostgreSQL push-down returns."""
-    ev = dedupe_events(events)
+    first = _first_by_id(events, "event_id", _EVENT_KEY)
+    kind, kinds = _codes(events["event_type"])
+    severity, severities = _codes(events["severity"])
     frame = pd.DataFrame(
         {
-            "prosthetic_id": ev["prosthetic_id"].to_numpy(dtype=np.int64),
-            "dayn": _us(ev["event_timestamp"]) // _US_PER_DAY,
-            "event_type": ev["event_type"].to_numpy(),
-            "severity": ev["severity"].to_numpy(),
+            "prosthetic_id": events["prosthetic_id"].to_numpy(dtype=np.int64)[first],
+            "dayn": _us(events["event_timestamp"])[first] // _US_PER_DAY,
+            "kind": kind[first],
+            "sev": severity[first],
         }
     )
-    out = frame.groupby(["prosthetic_id", "dayn", "event_type", "severity"], sort=True).size()
-    out = out.reset_index(name="n")
-    out["n"] = out["n"].astype(np.int64)
-    out["day"] = _dates(out["dayn"].to_numpy())
-    return out[_TALLY_COLUMNS]
+    out = frame.groupby(["prosthetic_id", "dayn", "kind", "sev"], sort=True).size().reset_index(name="n")
+    return pd.DataFrame(
+        {
+            "prosthetic_id": out["prosthetic_id"].to_numpy(),
+            "day": _dates(out["dayn"].to_numpy()),
+            "event_type": _labels(out["kind"].to_numpy(), kinds),
+            "severity": _labels(out["sev"].to_numpy(), severities),
+            "n": out["n"].to_numpy(dtype=np.int64),
+        }
+    )
 
 
 # --- sessions and downtime ----------------------------------------------------------------------
