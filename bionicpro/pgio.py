@@ -33,8 +33,8 @@ def copy_frame(conn, sql_name: str, params: dict, *, parse_dates: tuple[str, ...
     return frame
 
 
-def copy_arrow(conn, sql_name: str, params: dict, types: dict) -> pd.DataFrame:
-    """Like copy_frame, with the column types fixed at read, for large extracts.
+def copy_arrow(conn, sql_name: str, params: dict, types: dict):
+    """Like copy_frame, with the column types fixed at read, for large extracts; a pyarrow Table.
 
     A bytes buffer (a StringIO holds 4 bytes per character once read) and pyarrow's CSV and
     timestamp parsing: a 4-day window at 10,000 users reads in 2.2 s and +0.3 GB instead of
@@ -50,7 +50,7 @@ def copy_arrow(conn, sql_name: str, params: dict, types: dict) -> pd.DataFrame:
     table = pacsv.read_csv(buffer, convert_options=pacsv.ConvertOptions(
         column_types=types, true_values=["t"], false_values=["f"], strings_can_be_null=True))
     del buffer
-    return table.to_pandas()
+    return table
 
 
 def fetch_rows(conn, sql_name: str, params: dict) -> list[tuple]:

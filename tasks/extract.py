@@ -62,7 +62,8 @@ class TelemetryExtract:
 @dataclass(frozen=True)
 class TelemetryWindow:
     """A reference to a window's extract on disk: Prefect keeps every task result of a run in
-    memory, so the frames travel between tasks as Parquet files, not as results."""
+    memory, so the frames travel between tasks as files, not as results. Uncompressed Arrow IPC,
+    memory-mapped on load: a million-event window writes and reads in tens of milliseconds."""
 
     window_start: datetime
     window_end: datetime
@@ -71,7 +72,10 @@ class TelemetryWindow:
     PARTS = ("events", "lookback", "samples")
 
     def load(self) -> TelemetryExtract:
-        frames = {part: pd.read_parquet(self.directory / f"{part}.parquet") for part in self.PARTS}
+        from pyarrow import feather
+
+        frames = {part: feather.read_table(self.directory / f"{part}.arrow", memory_map=True).to_pandas()
+                  for part in self.PARTS}
         return TelemetryExtract(self.window_start, self.window_end, **frames)
 
     def discard(self) -> None:
@@ -107,16 +111,18 @@ def extract_telemetry(settings: Settings, window_start: datetime, window_end: da
         "session_from": window_start - SESSION_CAP.to_pytimedelta(),
         "downtime_from": window_start - LOOKBACK.to_pytimedelta(),
     }
+    from pyarrow import feather
+
     types = _telemetry_types()
     window = TelemetryWindow(window_start, window_end, scratch / f"{window_start:%Y%m%d}-{window_end:%Y%m%d}")
     window.directory.mkdir(parents=True, exist_ok=True)
     counts = {}
     with pg_connection(settings, TELEMETRY_DB) as conn:
         for part, sql_name in zip(TelemetryWindow.PARTS, ("extract_events", "extract_state_lookback", "extract_battery")):
-            frame = copy_arrow(conn, sql_name, params, types[part])
-            frame.to_parquet(window.directory / f"{part}.parquet", index=False)
-            counts[part] = len(frame)
-            del frame
+            table = copy_arrow(conn, sql_name, params, types[part])
+            feather.write_feather(table, window.directory / f"{part}.arrow", compression="uncompressed")
+            counts[part] = table.num_rows
+            del table
     get_run_logger().info("extracted telemetry [%s, %s): %s", window_start, window_end, counts)
     return window
 
