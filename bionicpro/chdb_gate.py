@@ -4,18 +4,25 @@ chDB lets one process at a time open a data path ("Cannot lock file .../status")
 runs each flow run in its own process and the API is another. Every process that opens the path
 first takes its turn here: an exclusive ``flock`` on ``<path>.lock``. A process waiting for a turn
 leaves a marker in ``<path>.waiting/``, so that a long holder (the API) can see it is wanted, close
-its client and step aside, then queue again.
+its client and step aside, then queue again. Clients of the ETL's short tasks linger the same way
+(see ``ChdbGate.client``): the next task reuses them instead of starting the engine again.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+# How long idle clients keep the turn, and how often the lingering turn looks for a waiting process.
+LINGER = 2.0
+LINGER_POLL = 0.02
 
 
 class ChdbGate:
@@ -31,13 +38,17 @@ class ChdbGate:
         self._mutex = threading.Lock()
         self._holders = 0
         self._fd: int | None = None
+        self._idle: list = []
+        self._last_used = 0.0
+        self._lingering: threading.Thread | None = None
 
     @classmethod
     def for_path(cls, data_path: Path) -> ChdbGate:
         data_path = Path(data_path).resolve()
         with cls._gates_lock:
             if data_path not in cls._gates:
-                cls._gates[data_path] = cls(data_path)
+                cls._gates[data_path] = gate = cls(data_path)
+                atexit.register(gate.close)
             return cls._gates[data_path]
 
     @contextmanager
@@ -51,17 +62,76 @@ class ChdbGate:
 
     def acquire(self, timeout: float = 600.0) -> None:
         with self._mutex:
-            if self._holders == 0:
+            if self._holders == 0 and self._fd is None:
                 self._fd = self._lock_exclusively(timeout)
             self._holders += 1
+
+    @contextmanager
+    def client(self, open_client: Callable[[], object], timeout: float = 600.0) -> Iterator[object]:
+        """A client on the path during a turn: an idle one of this process if there is one.
+
+        Opening chDB costs about 0.3 s (the engine starts and loads every table), and a run opens
+        it for each ClickHouse task. Clients given back stay open, and the turn with them, until
+        another process waits for the path (checked every LINGER_POLL s) or nobody has used them
+        for LINGER s. A client whose body raised is closed rather than reused.
+        """
+        with self.turn(timeout):
+            with self._mutex:
+                client = self._idle.pop() if self._idle else None
+            if client is None:
+                # chDB runs one engine per process, on one path: a lingering turn on another path
+                # (a test's previous data directory) ends first.
+                for gate in list(self._gates.values()):
+                    if gate is not self:
+                        gate.close()
+                client = open_client()
+            try:
+                yield client
+            except BaseException:
+                client.close()
+                raise
+            with self._mutex:
+                self._idle.append(client)
 
     def release(self) -> None:
         with self._mutex:
             self._holders -= 1
-            if self._holders == 0 and self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                os.close(self._fd)
-                self._fd = None
+            self._last_used = time.monotonic()
+            if self._holders > 0:
+                return
+            if self._idle and not self.wanted():
+                if self._lingering is None:
+                    self._lingering = threading.Thread(target=self._linger, name="chdb-gate-linger", daemon=True)
+                    self._lingering.start()
+                return
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        """Close the idle clients and let other processes in (the mutex is held)."""
+        for client in self._idle:
+            client.close()
+        self._idle.clear()
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def _linger(self) -> None:
+        while True:
+            time.sleep(LINGER_POLL)
+            with self._mutex:
+                if self._holders > 0:
+                    continue
+                if self.wanted() or time.monotonic() - self._last_used > LINGER or not self._idle:
+                    self._end_turn()
+                    self._lingering = None
+                    return
+
+    def close(self) -> None:
+        """End a lingering turn now (at exit, or before handing the path to a child process)."""
+        with self._mutex:
+            if self._holders == 0:
+                self._end_turn()
 
     def wanted(self) -> bool:
         """Whether another live process is waiting for its turn."""

@@ -40,9 +40,14 @@ def clickhouse_client(settings: Settings) -> Iterator[object]:
     from bionicpro.chdb_gate import ChdbGate
 
     settings.chdb_dir.mkdir(parents=True, exist_ok=True)
-    with ChdbGate.for_path(settings.chdb_dir).turn():
-        client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn())
-        try:
-            yield client
-        finally:
-            client.close()
+    with ChdbGate.for_path(settings.chdb_dir).client(lambda: clickhouse_connect.get_client(dsn=settings.clickhouse_dsn())) as client:
+        yield client
+
+
+def end_clickhouse_turn(settings: Settings) -> None:
+    """Close this process's idle chDB clients now, rather than when they stop lingering: for a
+    process about to hand the path to one that does not take turns."""
+    if settings.uses_chdb:
+        from bionicpro.chdb_gate import ChdbGate
+
+        ChdbGate.for_path(settings.chdb_dir).close()

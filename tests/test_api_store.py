@@ -46,13 +46,14 @@ def _rude_process(data_dir: str, hold: float, inside) -> None:
 @pytest.fixture
 def chdb(tmp_path):
     from api.config import ApiSettings
-    from bionicpro.db import clickhouse_client
+    from bionicpro.db import clickhouse_client, end_clickhouse_turn
     from bionicpro.settings import Settings
     from schema import apply_clickhouse
 
     settings = Settings(BIONICPRO_DATA_DIR=str(tmp_path))
     with clickhouse_client(settings) as client:
         apply_clickhouse(client)
+    end_clickhouse_turn(settings)  # the path starts free, even for a process outside the gate
     return settings, lambda **kw: ApiSettings(**{"audit_log": tmp_path / "audit.jsonl", **kw})
 
 
