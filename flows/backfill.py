@@ -1,4 +1,11 @@
-"""Backfill: every month a date range touches, one daily-flow run per month, by policy."""
+"""Backfill: every month a date range touches, one daily-flow run per month, by policy.
+
+Before the months, one pass validates the range's CRM rows and computes the telemetry days of all
+the chosen months in windows that cross months; each month's run then only builds, checks and
+swaps its marts. The pass saves the fixed cost of checking and extracting month by month (the
+default profile has 52 small months), and changes no result: whatever it leaves undone, the
+month's own run does, with its own report.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,19 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
-from prefect.futures import PrefectFuture
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 
+from bionicpro.freshness import days_to_compute
+from bionicpro.settings import Settings
 from blocks import resolve_settings
-from flows.daily import bionicpro_etl_daily, note_arrivals, today_utc
-from tasks.common import PURE_TASK
-from tasks.load import read_load_status, utcnow
-from tasks.validate import build_data_docs
+from expectations.runner import DataQualityError
+from flows.daily import bionicpro_etl_daily, compute_days, note_arrivals, today_utc
+from tasks.common import PURE_TASK, Period, Span
+from tasks.extract import extract_crm
+from tasks.load import read_computed_days, read_load_status, utcnow
+from tasks.validate import build_data_docs, validate_crm
 
 Mode = Literal["missing", "failed", "all"]
 
@@ -50,13 +61,52 @@ def check_range(start_date: date, end_date: date, today: date) -> None:
         raise ValueError(f"end_date={end_date} is after today ({today}, UTC): its data cannot exist yet")
 
 
+def prepare_range(settings: Settings, chosen: list[date], recompute: bool, run_id: str) -> tuple[bool, set[date]]:
+    """One pass over the whole range before its months, so that each month's own run is short.
+
+    The CRM rows of the range are validated once (each month's are a subset: if they pass, every
+    month's do), and the telemetry days of every chosen month are computed in windows that cross
+    months. Returns whether the CRM rows passed, and the months whose days were not all computed
+    (a window with bad rows, or any failure): their own runs compute them, and report their own
+    bad rows, as without this pass.
+    """
+    logger = get_run_logger()
+    span = Span(Period(chosen[0]), Period(chosen[-1]))
+    reports: list = []
+    crm_checked = False
+    try:
+        crm = extract_crm(settings, span)
+        try:
+            reports.append(validate_crm(settings, crm, span))
+        except DataQualityError:
+            logger.warning("the CRM rows of %s fail a blocking rule: each month checks its own", span.label)
+            return False, set(chosen)
+        crm_checked = True
+        days = [day for target in chosen for day in Period(target).days]
+        if not recompute:
+            days = days_to_compute(days, read_computed_days(settings, days[0], days[-1]))
+        logger.info("%s: computing %d day(s) in windows across months", span.label, len(days))
+        failed = compute_days(settings, days, crm, run_id, reports, stop_on_bad_data=False)
+    except Exception as error:  # noqa: BLE001 - the months' own runs redo the work and report it
+        logger.warning("the pass over %s stopped (%s): each month computes its own days", span.label, error)
+        return crm_checked, set(chosen)
+    finally:
+        if reports:
+            create_markdown_artifact(key="bionicpro-backfill-checks", description=f"Checks of {span.label}",
+                                     markdown="\n\n".join([f"# Checks of {span.label}"]
+                                                           + [report.to_markdown() for report in reports]))
+    months = {day.replace(day=1) for day in failed}
+    return True, {target for target in chosen if target.replace(day=1) in months}
+
+
 @task(name="backfill_month", **PURE_TASK)
-def backfill_month(report_date: date, recompute: bool, blocks: dict[str, str | None]) -> dict:
+def backfill_month(report_date: date, recompute: bool, crm_checked: bool, blocks: dict[str, str | None]) -> dict:
     """One month through the daily flow (a subflow run); a failure is reported, not raised."""
     started = time.perf_counter()
     row = {"month": f"{report_date:%Y-%m}", "report_date": report_date.isoformat()}
     try:
-        rows = bionicpro_etl_daily(report_date=report_date, recompute=recompute, catch_up=False, **blocks)
+        rows = bionicpro_etl_daily(report_date=report_date, recompute=recompute, catch_up=False,
+                                   crm_checked=crm_checked, **blocks)
         row.update(user_rows=rows["user"], prosthetic_rows=rows["prosthetic"], status="loaded")
     except Exception as error:  # noqa: BLE001 - the other months go on; the run fails at the end
         get_run_logger().error("%s failed: %s", row["month"], error)
@@ -84,7 +134,8 @@ def bionicpro_backfill(
         raise ValueError(f"max_concurrency={max_concurrency} must be at least 1")
     blocks = {"crm_block": crm_block, "telemetry_block": telemetry_block, "clickhouse_block": clickhouse_block}
     settings = resolve_settings(**blocks)
-    note_arrivals(settings, utcnow(), str(flow_run.id or "local"))
+    run_id = str(flow_run.id or "local")
+    note_arrivals(settings, utcnow(), run_id)
     targets = month_targets(start_date, end_date)
     status = read_load_status(settings, targets[0].replace(day=1), targets[-1].replace(day=1))
     chosen = select_months(targets, status, mode)
@@ -93,15 +144,16 @@ def bionicpro_backfill(
 
     results: list[dict] = []
     running: list[PrefectFuture] = []
+    crm_checked, unprepared = prepare_range(settings, chosen, mode != "missing", run_id) if chosen else (False, set())
     for report_date in chosen:
-        while len(running) >= max_concurrency:
-            finished = [f for f in running if f.state.is_final()]
-            for future in finished:
-                results.append(future.result())
-                running.remove(future)
-            if len(running) >= max_concurrency:
-                time.sleep(0.1)
-        running.append(backfill_month.submit(report_date, mode != "missing", blocks))
+        if len(running) >= max_concurrency:
+            # Woken by a done callback: polling future.state asks the API server every time.
+            finished = next(as_completed(running))
+            results.append(finished.result())
+            running.remove(finished)
+        # A prepared month's days are computed: its run only builds, checks and swaps the marts.
+        recompute = mode != "missing" and report_date in unprepared
+        running.append(backfill_month.submit(report_date, recompute, crm_checked, blocks))
     results += [future.result() for future in running]
     results.sort(key=lambda r: r["month"])
     skipped = [{"month": f"{t:%Y-%m}", "report_date": t.isoformat(), "user_rows": None, "prosthetic_rows": None,

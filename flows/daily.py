@@ -39,10 +39,10 @@ def resolve_report_date(report_date: date | None, scheduled_start: datetime | No
     return report_date
 
 
-def window_days(estimated_events: int, days: int, budget: int = WINDOW_EVENTS) -> int:
+def window_days(estimated_events: int, days: int, budget: int = WINDOW_EVENTS, max_days: int = 31) -> int:
     """How many days one window may hold, from an estimate of the range's events."""
     per_day = max(1, estimated_events // max(1, days))
-    return max(1, min(31, budget // per_day))
+    return max(1, min(max_days, budget // per_day))
 
 
 def windows(days: list[date], max_days: int) -> list[list[date]]:
@@ -72,29 +72,68 @@ def note_arrivals(settings: Settings, run_started: datetime, run_id: str) -> Non
     advance_arrival_watermark(settings, run_started, run_id)
 
 
-def load_month(settings: Settings, period: Period, recompute: bool, run_id: str) -> dict[str, int]:
+def compute_days(settings: Settings, days: list[date], crm, run_id: str, reports: list,
+                 stop_on_bad_data: bool = True) -> list[date]:
+    """Compute and load the per-day partials of ``days``, window by window, adding each window's
+    validation report to ``reports``.
+
+    A window whose telemetry fails a blocking rule loads nothing: with ``stop_on_bad_data`` its
+    DataQualityError is raised, else the next windows go on and its days are returned.
+    """
+    failed: list[date] = []
+    if not days:
+        return failed
+    span = (days[-1] - days[0]).days + 1
+    size = window_days(estimate_event_rows(settings, _midnight(days[0]), _midnight(days[-1] + timedelta(days=1))),
+                       span, max_days=span)
+    scratch = settings.data_path / "runs" / run_id
+    plan = windows(days, size)
+
+    def extract(window: list[date]):
+        return extract_telemetry.submit(settings, _midnight(window[0]), _midnight(window[-1] + timedelta(days=1)),
+                                        scratch)
+
+    # The next window is extracted while this one is checked and computed: PostgreSQL produces
+    # the COPY on one core while Python works on the other.
+    upcoming = extract(plan[0])
+    try:
+        for number, window in enumerate(plan):
+            started = utcnow()
+            current = upcoming.result()
+            upcoming = extract(plan[number + 1]) if number + 1 < len(plan) else None
+            try:
+                reports.append(validate_telemetry(settings, current, crm))
+                load_partials(settings, compute_day_partials(current), window, started)
+            except DataQualityError as error:
+                if stop_on_bad_data:
+                    raise
+                reports.append(error.report)
+                failed += window
+            finally:
+                current.discard()
+    finally:
+        if upcoming is not None:
+            upcoming.wait()
+            if upcoming.state.is_completed():
+                upcoming.result().discard()
+    if scratch.exists():
+        scratch.rmdir()
+    return failed
+
+
+def load_month(settings: Settings, period: Period, recompute: bool, run_id: str,
+               crm_checked: bool = False) -> dict[str, int]:
     """Compute the month's missing or stale days, then build, check and swap in both marts."""
     logger = get_run_logger()
     reports = []
     try:
         crm = extract_crm(settings, period)
-        reports.append(validate_crm(settings, crm, period))
+        if not crm_checked:
+            reports.append(validate_crm(settings, crm, period))
         days = period.days if recompute else days_to_compute(
             period.days, read_computed_days(settings, period.days[0], period.days[-1]))
         logger.info("%s: computing %d of %d day(s)", period.label, len(days), len(period.days))
-        size = window_days(estimate_event_rows(settings, _midnight(days[0]), _midnight(days[-1] + timedelta(days=1))),
-                           (days[-1] - days[0]).days + 1) if days else 1
-        scratch = settings.data_path / "runs" / run_id
-        for window in windows(days, size):
-            started = utcnow()
-            extract = extract_telemetry(settings, _midnight(window[0]), _midnight(window[-1] + timedelta(days=1)), scratch)
-            try:
-                reports.append(validate_telemetry(settings, extract, crm))
-                load_partials(settings, compute_day_partials(extract), window, started)
-            finally:
-                extract.discard()
-        if scratch.exists():
-            scratch.rmdir()
+        compute_days(settings, days, crm, run_id, reports)
         user_mart = transform_user_mart(crm, period)
         prosthetic_mart = transform_prosthetic_mart(read_month_sums(settings, period), crm, period)
         reports.append(validate_marts(settings, user_mart, prosthetic_mart, period))
@@ -112,6 +151,7 @@ def bionicpro_etl_daily(
     report_date: date | None = None,
     recompute: bool = False,
     catch_up: bool = True,
+    crm_checked: bool = False,
     crm_block: str | None = None,
     telemetry_block: str | None = None,
     clickhouse_block: str | None = None,
@@ -122,6 +162,8 @@ def bionicpro_etl_daily(
     (after source rows were edited in place or inserted with a backdated ``created_at``).
     ``catch_up``: look at the rows that arrived since the previous run, and reload earlier loaded
     months they changed; a parent flow that did this already (a backfill) passes False.
+    ``crm_checked``: the CRM rows were validated by the parent flow (a backfill validates those of
+    its whole range once; each month's rows are a subset of them).
     ``*_block``: Prefect block names of the databases; unset means the environment's settings.
     """
     run_started = utcnow()
@@ -132,7 +174,7 @@ def bionicpro_etl_daily(
     try:
         if catch_up:
             note_arrivals(settings, run_started, run_id)
-        rows = load_month(settings, period, recompute, run_id)
+        rows = load_month(settings, period, recompute, run_id, crm_checked)
         if catch_up:
             loaded = read_loaded_months(settings)
             for month in read_stale_months(settings):

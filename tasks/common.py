@@ -74,3 +74,24 @@ class Period:
     def hours_to_date(self) -> float:
         start = datetime.combine(self.month_start, datetime.min.time())
         return (self.period_end - start).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class Span:
+    """Consecutive months to date, from the first month's start to the last one's period end: the
+    CRM rows of a span are the union of its months' (users and prostheses are all of them)."""
+
+    first: Period
+    last: Period
+
+    @property
+    def month_start(self) -> date:
+        return self.first.month_start
+
+    @property
+    def period_end(self) -> datetime:
+        return self.last.period_end
+
+    @property
+    def label(self) -> str:
+        return f"{self.first.label}..{self.last.label}"
