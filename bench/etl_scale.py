@@ -6,7 +6,11 @@ Seeds 10,000 users for January 2024 (kept if already there), starts a Prefect se
 each in its own process (wall time of the work, peak RSS of the process):
   (a) the scheduled daily run for 30 January with 1..29 January already loaded,
   (b) a one-month backfill from empty, (c) the same backfill again,
-  (d) the floor: PostgreSQL alone counting the month per prosthesis with one GROUP BY.
+  (d) the floor: PostgreSQL alone counting the month per prosthesis with one GROUP BY,
+  (e) the daily run for 1 January (nothing loaded before): memory against the day of the month.
+Then, on the default profile seeded into ``<data-dir>-history`` (30 months of telemetry, users
+from two years before), backfills of the last 1, 12 and all months: memory against the number of
+months backfilled.
 """
 
 from __future__ import annotations
@@ -42,6 +46,26 @@ def clear_marts(settings) -> None:
         for table in ("prosthetic_daily_partials", "partial_days", "report_user_monthly_metrics",
                       "report_prosthetic_monthly_metrics", "load_log", "arrival_checks"):
             client.command(f"TRUNCATE TABLE reports_db.{table}")
+
+
+def months_backfilled(env: dict, data_dir: Path) -> list[tuple[int, date, date, dict]]:
+    """Backfills of the last 1 and 12 months and of the whole history of the default profile."""
+    from bionicpro.inspect import first_source_day, table_counts
+    from bionicpro.settings import Settings
+    from schema import apply_all
+    from seed import SeedConfig, seed_database
+
+    settings = Settings(BIONICPRO_DATA_DIR=str(data_dir))
+    apply_all(settings)
+    if not dict((table, rows) for _, table, rows in table_counts(settings))["telemetry_events"]:
+        seed_database(settings, SeedConfig(end_date=MONTH_END))
+    env = {**env, "BIONICPRO_DATA_DIR": str(data_dir)}
+    first_day = first_source_day(settings)
+    runs = []
+    for first in (MONTH_START, date(2023, 2, 1), first_day):
+        months = (LAST_DAY.year - first.year) * 12 + LAST_DAY.month - first.month + 1
+        runs.append((months, first, LAST_DAY, scenario(env, "backfill", first, LAST_DAY)))
+    return runs
 
 
 def main() -> None:
@@ -84,8 +108,10 @@ def main() -> None:
         results["backfill"] = scenario(env, "backfill", MONTH_START, LAST_DAY)
         results["rerun"] = scenario(env, "backfill", MONTH_START, LAST_DAY)
         clear_marts(settings)
-        scenario(env, "daily", MONTH_START, date(2024, 1, 29))  # days 1..29 loaded: not measured
+        results["day1"] = scenario(env, "daily", MONTH_START, MONTH_START)
+        scenario(env, "daily", MONTH_START, date(2024, 1, 29))  # days 2..29 loaded: not measured
         results["daily"] = scenario(env, "daily", MONTH_START, date(2024, 1, 30))
+        history = months_backfilled(env, args.data_dir.resolve().with_name(args.data_dir.name + "-history"))
     finally:
         stack.stop()
 
@@ -95,13 +121,19 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     labels = {"daily": "(a) daily run, day 30 (days 1-29 loaded)", "backfill": "(b) one-month backfill from empty",
               "rerun": "(c) the same backfill again", "floor": "(d) floor: PostgreSQL GROUP BY of the month"}
-    for key in ("daily", "backfill", "rerun", "floor"):
+    labels["day1"] = "(e) daily run, day 1 (nothing loaded)"
+    for key in ("daily", "backfill", "rerun", "floor", "day1"):
         r = results[key]
-        volume = events / 31 if key == "daily" else events
+        volume = events / 31 if key in ("daily", "day1") else events
         print(f"| {labels[key]} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {volume / r['seconds']:,.0f} | "
               f"{r['seconds'] / floor:.2f} |")
     print(f"\nmachine: {os.cpu_count()} cores; ratios (b)/(d) = {results['backfill']['seconds'] / floor:.2f}, "
           f"(a)/(d) = {results['daily']['seconds'] / floor:.2f}")
+    print("\nBackfills of the default profile (memory against months backfilled):\n")
+    print("| months | first..last | wall s | peak RSS MB |")
+    print("|---:|---|---:|---:|")
+    for months, first, last, r in history:
+        print(f"| {months} | {first}..{last} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -77,3 +77,70 @@ def test_a_busy_path_times_out_with_a_clear_error(tmp_path):
         fcntl.flock(other, fcntl.LOCK_UN)
         os.close(other)
         os.close(fd)
+
+
+class FakeClient:
+    opened = 0
+
+    def __init__(self):
+        FakeClient.opened += 1
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def _wait_until(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_client_given_back_is_reused_and_the_turn_lingers_until_idle(tmp_path, monkeypatch):
+    import bionicpro.chdb_gate as chdb_gate
+
+    monkeypatch.setattr(chdb_gate, "LINGER", 0.3)
+    gate = ChdbGate.for_path(tmp_path / "clickhouse")
+    with gate.client(FakeClient) as first:
+        pass
+    with gate.client(FakeClient) as second:
+        assert second is first and not first.closed
+    assert gate._fd is not None, "the turn ended although nobody waited"
+    _wait_until(lambda: first.closed)
+    assert gate._fd is None
+
+
+def test_a_lingering_turn_ends_as_soon_as_another_process_waits(tmp_path, spawn, monkeypatch):
+    import bionicpro.chdb_gate as chdb_gate
+
+    monkeypatch.setattr(chdb_gate, "LINGER", 120.0)  # only the waiting process can end it in time
+    context, start = spawn
+    gate = ChdbGate.for_path(tmp_path / "clickhouse")
+    with gate.client(FakeClient) as client:
+        pass
+    started, done = context.Event(), context.Event()
+    start(tmp_path / "clickhouse", started, done)
+    assert done.wait(60)
+    assert client.closed
+
+
+def test_a_client_whose_work_failed_is_closed_not_reused(tmp_path):
+    gate = ChdbGate.for_path(tmp_path / "clickhouse")
+    with pytest.raises(RuntimeError):
+        with gate.client(FakeClient) as broken:
+            raise RuntimeError("query failed")
+    assert broken.closed
+    with gate.client(FakeClient) as fresh:
+        assert fresh is not broken
+    gate.close()
+    assert fresh.closed and gate._fd is None
+
+
+def test_opening_another_path_first_ends_the_lingering_turn_on_the_previous_one(tmp_path):
+    # chDB runs one engine per process: it cannot open a second path while clients of the first live.
+    old = ChdbGate.for_path(tmp_path / "old")
+    with old.client(FakeClient) as lingering:
+        pass
+    with ChdbGate.for_path(tmp_path / "new").client(FakeClient):
+        assert lingering.closed and old._fd is None
