@@ -174,7 +174,7 @@ def demo() -> None:
         started = time.perf_counter()
         run = stack.run(*_prefect("deployment", "run", "bionicpro_backfill/backfill",
                                   "--param", f"start_date={first}", "--param", f"end_date={last}",
-                                  "--param", "mode=all", "--param", "max_concurrency=4", "--watch"), check=False)
+                                  "--param", "mode=all", "--watch"), check=False)
         elapsed = time.perf_counter() - started
         if run.returncode != 0:
             console.print(run.stdout[-4000:], run.stderr[-4000:])

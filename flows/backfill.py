@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from bionicpro.freshness import days_to_compute
 from bionicpro.settings import Settings
@@ -105,8 +106,12 @@ def backfill_month(report_date: date, recompute: bool, crm_checked: bool, blocks
     started = time.perf_counter()
     row = {"month": f"{report_date:%Y-%m}", "report_date": report_date.isoformat()}
     try:
-        rows = bionicpro_etl_daily(report_date=report_date, recompute=recompute, catch_up=False,
-                                   crm_checked=crm_checked, **blocks)
+        # The subflow runs in this process, whose flow run already sends heartbeats. Its own
+        # heartbeat thread sleeps in 1 s steps and Prefect joins it when the subflow ends: half a
+        # second a month, on average, for nothing.
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            rows = bionicpro_etl_daily(report_date=report_date, recompute=recompute, catch_up=False,
+                                       crm_checked=crm_checked, **blocks)
         row.update(user_rows=rows["user"], prosthetic_rows=rows["prosthetic"], status="loaded")
     except Exception as error:  # noqa: BLE001 - the other months go on; the run fails at the end
         get_run_logger().error("%s failed: %s", row["month"], error)
@@ -128,6 +133,10 @@ def bionicpro_backfill(
     """Load every month touched by ``[start_date, end_date]``: ``missing`` months (no successful load
     up to the range's end), ``failed`` ones (last attempt failed), or ``all``. Safe to interrupt and
     rerun: each month is swapped in whole, and ``missing`` skips the months already done.
+
+    ``max_concurrency``: months run at once. Their work is mostly Python in this one process, so
+    more than the default 2 only adds contention (52 months of the default profile: 33 s with 1
+    or 2, 41 s with 3, 48 s with 4).
     """
     check_range(start_date, end_date, today_utc())
     if max_concurrency < 1:
