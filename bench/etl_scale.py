@@ -7,7 +7,9 @@ each in its own process (wall time of the work, peak RSS of the process):
   (a) the scheduled daily run for 30 January with 1..29 January already loaded,
   (b) a one-month backfill from empty, (c) the same backfill again,
   (d) the floor: PostgreSQL alone counting the month per prosthesis with one GROUP BY,
-  (e) the daily run for 1 January (nothing loaded before): memory against the day of the month.
+  (e) the daily run for 1 January (nothing loaded before): memory against the day of the month,
+  (f) for context, PostgreSQL alone doing the counting the marts need (resends removed, counts
+      per prosthesis, day, type and severity): what "in the database" costs with the same work.
 Then, on the default profile seeded into ``<data-dir>-history`` (30 months of telemetry, users
 from two years before), backfills of the last 1, 12 and all months: memory against the number of
 months backfilled.
@@ -105,6 +107,7 @@ def main() -> None:
         results = {}
         clear_marts(settings)
         results["floor"] = scenario(env, "floor", MONTH_START, MONTH_END)
+        results["same_work"] = scenario(env, "same_work", MONTH_START, MONTH_END)
         results["backfill"] = scenario(env, "backfill", MONTH_START, LAST_DAY)
         results["rerun"] = scenario(env, "backfill", MONTH_START, LAST_DAY)
         clear_marts(settings)
@@ -122,13 +125,15 @@ def main() -> None:
     labels = {"daily": "(a) daily run, day 30 (days 1-29 loaded)", "backfill": "(b) one-month backfill from empty",
               "rerun": "(c) the same backfill again", "floor": "(d) floor: PostgreSQL GROUP BY of the month"}
     labels["day1"] = "(e) daily run, day 1 (nothing loaded)"
-    for key in ("daily", "backfill", "rerun", "floor", "day1"):
+    labels["same_work"] = "(f) context: PostgreSQL alone, resends removed, counts per prosthesis, day, type, severity"
+    for key in ("daily", "backfill", "rerun", "floor", "day1", "same_work"):
         r = results[key]
         volume = events / 31 if key in ("daily", "day1") else events
         print(f"| {labels[key]} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {volume / r['seconds']:,.0f} | "
               f"{r['seconds'] / floor:.2f} |")
     print(f"\nmachine: {os.cpu_count()} cores; ratios (b)/(d) = {results['backfill']['seconds'] / floor:.2f}, "
-          f"(a)/(d) = {results['daily']['seconds'] / floor:.2f}")
+          f"(a)/(d) = {results['daily']['seconds'] / floor:.2f}, (b)/(f) = "
+          f"{results['backfill']['seconds'] / results['same_work']['seconds']:.2f}")
     print("\nBackfills of the default profile (memory against months backfilled):\n")
     print("| months | first..last | wall s | peak RSS MB |")
     print("|---:|---|---:|---:|")

@@ -14,15 +14,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> None:
     scenario, first, last = sys.argv[1], date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])
-    if scenario == "floor":
+    if scenario in ("floor", "same_work"):
         from bionicpro.db import pg_connection
         from bionicpro.pgio import fetch_rows
         from bionicpro.settings import TELEMETRY_DB, get_settings
 
         started = time.perf_counter()
         with pg_connection(get_settings(), TELEMETRY_DB) as conn:
-            rows = fetch_rows(conn, "bench_floor_counts", {"month_start": first, "month_end": last})
-        seconds, result = time.perf_counter() - started, {"prostheses": len(rows)}
+            sql = "bench_floor_counts" if scenario == "floor" else "bench_same_work_floor"
+            rows = fetch_rows(conn, sql, {"month_start": first, "month_end": last})
+        seconds, result = time.perf_counter() - started, {"rows": len(rows)}
     else:
         from flows.backfill import bionicpro_backfill
         from flows.daily import bionicpro_etl_daily
