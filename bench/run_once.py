@@ -21,9 +21,15 @@ def main() -> None:
 
         started = time.perf_counter()
         with pg_connection(get_settings(), TELEMETRY_DB) as conn:
-            sql = "bench_floor_counts" if scenario == "floor" else "bench_same_work_floor"
-            rows = fetch_rows(conn, sql, {"month_start": first, "month_end": last})
-        seconds, result = time.perf_counter() - started, {"rows": len(rows)}
+            if scenario == "floor":
+                rows = fetch_rows(conn, "bench_floor_counts", {"month_start": first, "month_end": last})
+                result = {"prostheses": len(rows)}
+            else:
+                with conn.cursor() as cur:  # room to sort the month in memory, not on disk
+                    cur.execute("SET LOCAL work_mem = '1GB'")
+                groups, counted = fetch_rows(conn, "bench_same_work_floor", {"month_start": first, "month_end": last})[0]
+                result = {"groups": groups, "events": int(counted)}
+        seconds = time.perf_counter() - started
     else:
         from flows.backfill import bionicpro_backfill
         from flows.daily import bionicpro_etl_daily

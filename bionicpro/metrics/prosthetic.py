@@ -100,8 +100,6 @@ _COUNT_MEASURES = PARTIAL_COLUMNS[2:8]
 _BATTERY_MEASURES = PARTIAL_COLUMNS[10:]
 _EVENT_KEY = ["prosthetic_id", "event_timestamp", "event_type", "event_value"]
 _SAMPLE_KEY = ["prosthetic_id", "metric_timestamp"]
-_TALLY_COLUMNS = ["prosthetic_id", "day", "event_type", "severity", "n"]
-_INTERVAL_COLUMNS = ["prosthetic_id", "start", "end"]
 # counts_long -> partial column, selected by event_type or by severity.
 _BY_TYPE = {
     "power_on": "power_on_count",
@@ -203,9 +201,10 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 
 def _labels(codes: np.ndarray, categories: pd.Index) -> np.ndarray:
-    out = np.asarray(categories, dtype=object).take(np.maximum(codes, 0)) if len(categories) else \
-        np.empty(len(codes), dtype=object)
-    out[codes < 0] = None
+    """The labels of ``codes`` (None for -1): the inverse of _codes."""
+    out = np.empty(len(codes), dtype=object)
+    known = codes >= 0
+    out[known] = np.asarray(categories, dtype=object)[codes[known]]
     return out
 
 
