@@ -90,16 +90,18 @@ def compute_days(settings: Settings, days: list[date], crm, run_id: str, reports
     plan = windows(days, size)
 
     def extract(window: list[date]):
-        return extract_telemetry.submit(settings, _midnight(window[0]), _midnight(window[-1] + timedelta(days=1)),
-                                        scratch)
+        # A day's computation time is taken before its rows are read: a row that arrives while
+        # they are read is later than it, and marks the day stale on the next run.
+        return utcnow(), extract_telemetry.submit(settings, _midnight(window[0]),
+                                                  _midnight(window[-1] + timedelta(days=1)), scratch)
 
     # The next window is extracted while this one is checked and computed: PostgreSQL produces
     # the COPY on one core while Python works on the other.
     upcoming = extract(plan[0])
     try:
         for number, window in enumerate(plan):
-            started = utcnow()
-            current = upcoming.result()
+            started, extracting = upcoming
+            current = extracting.result()
             upcoming = extract(plan[number + 1]) if number + 1 < len(plan) else None
             try:
                 reports.append(validate_telemetry(settings, current, crm))
@@ -113,9 +115,10 @@ def compute_days(settings: Settings, days: list[date], crm, run_id: str, reports
                 current.discard()
     finally:
         if upcoming is not None:
-            upcoming.wait()
-            if upcoming.state.is_completed():
-                upcoming.result().discard()
+            extracting = upcoming[1]
+            extracting.wait()
+            if extracting.state.is_completed():
+                extracting.result().discard()
     if scratch.exists():
         scratch.rmdir()
     return failed
