@@ -117,11 +117,13 @@ class ChdbGate:
             self._fd = None
 
     def _linger(self) -> None:
+        """Watch an idle turn; a turn in use needs no watching (release() starts this again)."""
         while True:
             time.sleep(LINGER_POLL)
             with self._mutex:
                 if self._holders > 0:
-                    continue
+                    self._lingering = None
+                    return
                 if self.wanted() or time.monotonic() - self._last_used > LINGER or not self._idle:
                     self._end_turn()
                     self._lingering = None
