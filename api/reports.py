@@ -42,7 +42,6 @@ DEVICE_FIELDS = ("prosthetic_id", "prosthetic_uuid", "device_type", "total_activ
 
 
 @cache
-@cache
 def sql(name: str) -> str:
     return files("api").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
 

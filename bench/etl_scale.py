@@ -50,16 +50,22 @@ def clear_marts(settings) -> None:
             client.command(f"TRUNCATE TABLE reports_db.{table}")
 
 
+def rows_per_table(settings) -> dict[str, int]:
+    from bionicpro.inspect import table_counts
+
+    return {table: rows for _, table, rows in table_counts(settings)}
+
+
 def months_backfilled(env: dict, data_dir: Path) -> list[tuple[int, date, date, dict]]:
     """Backfills of the last 1 and 12 months and of the whole history of the default profile."""
-    from bionicpro.inspect import first_source_day, table_counts
+    from bionicpro.inspect import first_source_day
     from bionicpro.settings import Settings
     from schema import apply_all
     from seed import SeedConfig, seed_database
 
     settings = Settings(BIONICPRO_DATA_DIR=str(data_dir))
     apply_all(settings)
-    if not dict((table, rows) for _, table, rows in table_counts(settings))["telemetry_events"]:
+    if not rows_per_table(settings)["telemetry_events"]:
         seed_database(settings, SeedConfig(end_date=MONTH_END))
     env = {**env, "BIONICPRO_DATA_DIR": str(data_dir)}
     first_day = first_source_day(settings)
@@ -79,7 +85,6 @@ def main() -> None:
     for name in ("CRM_DATABASE_URL", "TELEMETRY_DATABASE_URL", "CLICKHOUSE_URL"):
         os.environ.pop(name, None)
 
-    from bionicpro.inspect import table_counts
     from bionicpro.settings import get_settings
     from bionicpro.stack import Stack
     from schema import apply_all
@@ -87,13 +92,13 @@ def main() -> None:
 
     settings = get_settings()
     apply_all(settings)  # joins the embedded PostgreSQL for the whole benchmark
-    counts = {table: rows for _, table, rows in table_counts(settings)}
+    counts = rows_per_table(settings)
     if counts["crm_users"] != args.users or counts["telemetry_events"] == 0:
         print(f"seeding {args.users} users for January 2024 ...", flush=True)
         started = time.perf_counter()
         seed_database(settings, SeedConfig(users=args.users, months=1, end_date=MONTH_END))
         print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
-        counts = {table: rows for _, table, rows in table_counts(settings)}
+        counts = rows_per_table(settings)
     events = counts["telemetry_events"]
     print(f"{counts['crm_users']:,} users, {counts['crm_prosthetics']:,} prostheses, {events:,} events, "
           f"{counts['battery_metrics']:,} battery samples", flush=True)

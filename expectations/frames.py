@@ -241,19 +241,19 @@ PROSTHETIC_MART_FLOATS = (
 )
 
 
-def user_mart_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """``report_user_monthly_metrics`` rows with the Decimal money columns as float."""
+def _with_floats(rows: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     frame = rows.copy()
-    for column in USER_MART_MONEY:
+    for column in columns:
         if column in frame.columns:
             frame[column] = _to_float(frame[column])
     return frame
+
+
+def user_mart_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """``report_user_monthly_metrics`` rows with the Decimal money columns as float."""
+    return _with_floats(rows, USER_MART_MONEY)
 
 
 def prosthetic_mart_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """``report_prosthetic_monthly_metrics`` rows with the measures as float."""
-    frame = rows.copy()
-    for column in PROSTHETIC_MART_FLOATS:
-        if column in frame.columns:
-            frame[column] = _to_float(frame[column])
-    return frame
+    return _with_floats(rows, PROSTHETIC_MART_FLOATS)

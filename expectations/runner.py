@@ -131,6 +131,11 @@ class ExpectationOutcome:
     def key_columns(self) -> tuple[str, ...]:
         return DATASETS[self.dataset].key_columns
 
+    @property
+    def bounds(self) -> dict[str, Any]:
+        """The expectation's ``min_value`` / ``max_value`` arguments, where it has them."""
+        return {k: v for k, v in self.kwargs.items() if k in ("min_value", "max_value")}
+
     def example_strings(self) -> list[str]:
         """Examples as ``"event_id=5 (prosthetic_known=False)"``."""
         out = []
@@ -156,8 +161,7 @@ class ExpectationOutcome:
             of = f" of {self.element_count}" if self.element_count is not None else ""
             text += f" -- {self.unexpected_count} bad row(s){of}"
         elif self.observed_value is not None:
-            bounds = {k: v for k, v in self.kwargs.items() if k in ("min_value", "max_value")}
-            text += f" -- observed {self.observed_value}, expected {bounds}"
+            text += f" -- observed {self.observed_value}, expected {self.bounds}"
         examples = self.example_strings()
         if examples:
             text += "; e.g. " + "; ".join(examples)
@@ -267,8 +271,7 @@ def _details(r: ExpectationOutcome) -> str:
             share = f" ({100.0 * r.unexpected_count / r.element_count:.2f}%)"
         text += f" **{r.unexpected_count}** bad row(s) of {r.element_count}{share}"
     elif r.observed_value is not None:
-        bounds = {k: v for k, v in r.kwargs.items() if k in ("min_value", "max_value")}
-        text += f" Observed **{r.observed_value}**, expected {bounds}"
+        text += f" Observed **{r.observed_value}**, expected {r.bounds}"
     examples = r.example_strings()
     if examples:
         text += "; e.g. " + ", ".join(f"`{e}`" for e in examples)

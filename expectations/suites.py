@@ -35,7 +35,7 @@ from great_expectations import expectations as gxe
 
 from expectations.frames import LATE_ARRIVAL_S, MAX_AHEAD_OF_ARRIVAL_S
 
-from bionicpro.metrics.prosthetic import EVENT_TYPES, SEVERITIES
+from bionicpro.metrics.prosthetic import COUNT_MEASURES, EVENT_TYPES, SEVERITIES
 
 __all__ = [
     "BLOCKING",
@@ -369,14 +369,11 @@ USER_MART_COUNTS = (
     "support_tickets_resolved",
 )
 PROSTHETIC_MART_RATES = ("avg_discharge_rate_active", "avg_discharge_rate_idle", "avg_charge_rate")
-PROSTHETIC_MART_COUNTS = (
-    "power_on_count",
-    "power_off_count",
-    "charge_cycles",
-    "warning_count",
-    "error_count",
-    "critical_error_count",
-)
+PROSTHETIC_MART_COUNTS = tuple(COUNT_MEASURES)
+
+
+def _each_non_negative(columns, kind: str, unit: str = "") -> list[tuple[str, Expectation]]:
+    return [(f"{c}_non_negative", _non_negative(c, f"{kind} `{c}`{unit} is never negative.")) for c in columns]
 
 
 def _user_mart_blocking() -> list[tuple[str, Expectation]]:
@@ -402,11 +399,7 @@ def _user_mart_blocking() -> list[tuple[str, Expectation]]:
             ),
         ),
     ]
-    rules += [(f"{c}_non_negative", _non_negative(c, f"Money `{c}` is never negative."))
-              for c in USER_MART_MONEY]
-    rules += [(f"{c}_non_negative", _non_negative(c, f"Count `{c}` is never negative."))
-              for c in USER_MART_COUNTS]
-    return rules
+    return rules + _each_non_negative(USER_MART_MONEY, "Money") + _each_non_negative(USER_MART_COUNTS, "Count")
 
 
 def _prosthetic_mart_blocking() -> list[tuple[str, Expectation]]:
@@ -443,11 +436,8 @@ def _prosthetic_mart_blocking() -> list[tuple[str, Expectation]]:
             ),
         ),
     ]
-    rules += [(f"{c}_non_negative", _non_negative(c, f"Rate `{c}` (mAh/h) is never negative."))
-              for c in PROSTHETIC_MART_RATES]
-    rules += [(f"{c}_non_negative", _non_negative(c, f"Count `{c}` is never negative."))
-              for c in PROSTHETIC_MART_COUNTS]
-    return rules
+    return (rules + _each_non_negative(PROSTHETIC_MART_RATES, "Rate", " (mAh/h)")
+            + _each_non_negative(PROSTHETIC_MART_COUNTS, "Count"))
 
 
 # ------------------------------------------------------------------------------------- registry

@@ -15,6 +15,7 @@ import pandas as pd
 from bionicpro.metrics import as_int32, as_naive_utc, period_end
 
 __all__ = [
+    "COUNT_MEASURES",
     "DOWNTIME_CAP",
     "EVENT_TYPES",
     "LOOKBACK",
@@ -96,7 +97,8 @@ PROSTHETIC_MART_COLUMNS: list[str] = [
 ]
 
 _MEASURES = PARTIAL_COLUMNS[2:]
-_COUNT_MEASURES = PARTIAL_COLUMNS[2:8]
+# The event counts, as both the partials and the prosthesis mart name them.
+COUNT_MEASURES: list[str] = PARTIAL_COLUMNS[2:8]
 _BATTERY_MEASURES = PARTIAL_COLUMNS[10:]
 _EVENT_KEY = ["prosthetic_id", "event_timestamp", "event_type", "event_value"]
 _SAMPLE_KEY = ["prosthetic_id", "metric_timestamp"]
@@ -136,6 +138,17 @@ def _midnight_us(value: object, name: str) -> int:
 def _dates(dayn: np.ndarray) -> np.ndarray:
     """Days since the epoch as an object array of ``datetime.date``."""
     return np.asarray(dayn, dtype=np.int64).astype("datetime64[D]").astype(object)
+
+
+def _interval_arrays(intervals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(prosthetic_id, start, end) of an interval frame, times as int64 microseconds."""
+    return intervals["prosthetic_id"].to_numpy(dtype=np.int64), _us(intervals["start"]), _us(intervals["end"])
+
+
+def _with_dates(out: pd.DataFrame) -> pd.DataFrame:
+    """The internal ``dayn`` key as a ``day`` column of dates, after prosthetic_id."""
+    out.insert(1, "day", _dates(out.pop("dayn").to_numpy()))
+    return out
 
 
 def _interval_frame(pid: np.ndarray, start: np.ndarray, end: np.ndarray) -> pd.DataFrame:
@@ -341,15 +354,7 @@ def _covered(pid: np.ndarray, start: np.ndarray, end: np.ndarray, ws: int, we: i
 def covered_us_by_day(intervals: pd.DataFrame, window_start: object, window_end: object) -> pd.DataFrame:
     """Exact microseconds per (prosthetic_id, UTC day) covered by the union of the intervals
     within [window_start, window_end); only days with coverage."""
-    out = _covered(
-        intervals["prosthetic_id"].to_numpy(dtype=np.int64),
-        _us(intervals["start"]),
-        _us(intervals["end"]),
-        _scalar_us(window_start),
-        _scalar_us(window_end),
-    )
-    out.insert(1, "day", _dates(out.pop("dayn").to_numpy()))
-    return out
+    return _with_dates(_covered(*_interval_arrays(intervals), _scalar_us(window_start), _scalar_us(window_end)))
 
 
 def _battery(
@@ -396,16 +401,8 @@ def battery_by_day(
 ) -> pd.DataFrame:
     """Battery sums and counts per (prosthetic_id, day) of the deduplicated samples in the window;
     a discharge sample is active inside a session [start, end), idle otherwise."""
-    out = _battery(
-        samples,
-        session_intervals["prosthetic_id"].to_numpy(dtype=np.int64),
-        _us(session_intervals["start"]),
-        _us(session_intervals["end"]),
-        _scalar_us(window_start),
-        _scalar_us(window_end),
-    )
-    out.insert(1, "day", _dates(out.pop("dayn").to_numpy()))
-    return out
+    return _with_dates(_battery(samples, *_interval_arrays(session_intervals), _scalar_us(window_start),
+                                _scalar_us(window_end)))
 
 
 def _counts(counts_long: pd.DataFrame, ws: int, we: int) -> pd.DataFrame:
@@ -424,7 +421,7 @@ def _counts(counts_long: pd.DataFrame, ws: int, we: int) -> pd.DataFrame:
         columns[column] = np.where(kind == value, n, 0)
     for value, column in _BY_SEVERITY.items():
         columns[column] = np.where(severity == value, n, 0)
-    return pd.DataFrame(columns).groupby(_KEY, sort=True, as_index=False)[_COUNT_MEASURES].sum()
+    return pd.DataFrame(columns).groupby(_KEY, sort=True, as_index=False)[COUNT_MEASURES].sum()
 
 
 def daily_partials(
