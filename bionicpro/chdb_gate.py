@@ -70,28 +70,51 @@ class ChdbGate:
     def client(self, open_client: Callable[[], object], timeout: float = 600.0) -> Iterator[object]:
         """A client on the path during a turn: an idle one of this process if there is one.
 
-        Opening chDB costs about 0.3 s (the engine starts and loads every table), and a run opens
-        it for each ClickHouse task. Clients given back stay open, and the turn with them, until
-        another process waits for the path (checked every LINGER_POLL s) or nobody has used them
-        for LINGER s. A client whose body raised is closed rather than reused.
+        Clients given back stay open, and the turn with them, until another process waits for
+        the path (checked every LINGER_POLL s) or nobody has used them for LINGER s: a run's
+        consecutive tasks do not start the engine again. A client whose body raised is closed
+        rather than reused.
         """
-        with self.turn(timeout):
-            with self._mutex:
-                client = self._idle.pop() if self._idle else None
-            if client is None:
-                # chDB runs one engine per process, on one path: a lingering turn on another path
-                # (a test's previous data directory) ends first.
-                for gate in list(self._gates.values()):
-                    if gate is not self:
-                        gate.close()
-                client = open_client()
-            try:
-                yield client
-            except BaseException:
-                client.close()
-                raise
-            with self._mutex:
-                self._idle.append(client)
+        self._enter_engine()
+        try:
+            with self.turn(timeout):
+                with self._mutex:
+                    client = self._idle.pop() if self._idle else None
+                if client is None:
+                    client = open_client()
+                try:
+                    yield client
+                except BaseException:
+                    client.close()
+                    raise
+                with self._mutex:
+                    self._idle.append(client)
+        finally:
+            self._leave_engine()
+
+    # chDB runs one engine per process, on one path at a time, while a run alternates between its
+    # work path and the serving path: a thread waits until no other thread uses another path, then
+    # closes that path's idle clients. The engine is taken before the turn, so that two threads
+    # never hold turns on two paths while each waits for the other's engine.
+    _engine = threading.Condition()
+    _engine_path: Path | None = None
+    _engine_users = 0
+
+    def _enter_engine(self) -> None:
+        cls = ChdbGate
+        with cls._engine:
+            while cls._engine_users and cls._engine_path != self.data_path:
+                cls._engine.wait()
+            if cls._engine_path not in (None, self.data_path):
+                cls._gates[cls._engine_path].close()
+            cls._engine_path = self.data_path
+            cls._engine_users += 1
+
+    def _leave_engine(self) -> None:
+        cls = ChdbGate
+        with cls._engine:
+            cls._engine_users -= 1
+            cls._engine.notify_all()
 
     def release(self) -> None:
         with self._mutex:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
 
-from bionicpro.settings import Settings
+from bionicpro.settings import SERVING, Settings
+
+
+# Source timestamps are UTC without a zone; "basic" parsing of the copied rows is ~2.5x faster than
+# the default best_effort.
+SESSION_SETTINGS = {"session_timezone": "UTC", "date_time_input_format": "basic"}
 
 
 @contextmanager
@@ -23,15 +29,17 @@ def pg_connection(settings: Settings, database: str) -> Iterator[psycopg2.extens
 
 
 @contextmanager
-def clickhouse_client(settings: Settings) -> Iterator[object]:
-    """A clickhouse-connect client; on chDB, opened only during this process's turn on the path.
+def clickhouse_client(settings: Settings, warehouse: str = SERVING) -> Iterator[object]:
+    """A clickhouse-connect client on the serving (reports_db) or work (bionicpro_work) warehouse;
+    on chDB, opened only during this process's turn on that path.
 
-    SQL always names tables as ``reports_db.<table>``, so the session database is ``default``.
+    SQL always names tables with their database, so the session database is ``default``.
     """
     import clickhouse_connect
 
-    if not settings.uses_chdb:
-        client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn(), database="default")
+    dsn = settings.clickhouse_dsn(warehouse)
+    if not settings.warehouse_uses_chdb(warehouse):
+        client = clickhouse_connect.get_client(dsn=dsn, database="default", settings=SESSION_SETTINGS)
         try:
             yield client
         finally:
@@ -39,15 +47,16 @@ def clickhouse_client(settings: Settings) -> Iterator[object]:
         return
     from bionicpro.chdb_gate import ChdbGate
 
-    settings.chdb_dir.mkdir(parents=True, exist_ok=True)
-    with ChdbGate.for_path(settings.chdb_dir).client(lambda: clickhouse_connect.get_client(dsn=settings.clickhouse_dsn())) as client:
+    path = Path(dsn.removeprefix("chdb://"))
+    path.mkdir(parents=True, exist_ok=True)
+    with ChdbGate.for_path(path).client(lambda: clickhouse_connect.get_client(dsn=dsn, settings=SESSION_SETTINGS)) as client:
         yield client
 
 
-def end_clickhouse_turn(settings: Settings) -> None:
-    """Close this process's idle chDB clients now, rather than when they stop lingering: for a
-    process about to hand the path to one that does not take turns."""
-    if settings.uses_chdb:
+def end_clickhouse_turn(settings: Settings, warehouse: str = SERVING) -> None:
+    """Close this process's idle chDB clients of a warehouse now, rather than when they stop
+    lingering: for a process about to hand the path to one that does not take turns."""
+    if settings.warehouse_uses_chdb(warehouse):
         from bionicpro.chdb_gate import ChdbGate
 
-        ChdbGate.for_path(settings.chdb_dir).close()
+        ChdbGate.for_path(Path(settings.clickhouse_dsn(warehouse).removeprefix("chdb://"))).close()

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 CRM_DB = "crm_db"
 TELEMETRY_DB = "telemetry_db"
 REPORTS_DB = "reports_db"
+SERVING, WORK = "serving", "work"
 
 
 class Settings(BaseSettings):
@@ -26,6 +27,7 @@ class Settings(BaseSettings):
     crm_database_url: SecretStr | None = Field(default=None, alias="CRM_DATABASE_URL")
     telemetry_database_url: SecretStr | None = Field(default=None, alias="TELEMETRY_DATABASE_URL")
     clickhouse_url: SecretStr | None = Field(default=None, alias="CLICKHOUSE_URL")
+    clickhouse_work_url: SecretStr | None = Field(default=None, alias="CLICKHOUSE_WORK_URL")
     data_dir: Path = Field(default=Path(".data"), alias="BIONICPRO_DATA_DIR")
 
     @cached_property
@@ -43,6 +45,13 @@ class Settings(BaseSettings):
         return self.data_path / "clickhouse"
 
     @property
+    def work_chdb_dir(self) -> Path:
+        """The work warehouse's chDB path: beside the serving one, so the API only waits for publishing."""
+        if self.clickhouse_work_url is not None:
+            return Path(self.clickhouse_work_url.get_secret_value().removeprefix("chdb://")).resolve()
+        return self.chdb_dir.with_name(self.chdb_dir.name + "-work")
+
+    @property
     def gx_dir(self) -> Path:
         return self.data_path / "gx"
 
@@ -54,6 +63,11 @@ class Settings(BaseSettings):
     def uses_chdb(self) -> bool:
         return self.clickhouse_url is None or self.clickhouse_url.get_secret_value().startswith("chdb://")
 
+    def warehouse_uses_chdb(self, warehouse: str = SERVING) -> bool:
+        if warehouse == WORK and self.clickhouse_work_url is not None:
+            return self.clickhouse_work_url.get_secret_value().startswith("chdb://")
+        return self.uses_chdb
+
     def postgres_url(self, database: str) -> str:
         """URL of ``crm_db`` or ``telemetry_db``; starts the embedded server if it is the default."""
         configured = {CRM_DB: self.crm_database_url, TELEMETRY_DB: self.telemetry_database_url}[database]
@@ -63,9 +77,15 @@ class Settings(BaseSettings):
 
         return embedded_postgres_url(self.postgres_dir, database)
 
-    def clickhouse_dsn(self) -> str:
+    def clickhouse_dsn(self, warehouse: str = SERVING) -> str:
+        """``serving``: reports_db (marts, load log; what the API reads). ``work``: bionicpro_work
+        (staging, partials, candidates). On a server both default to CLICKHOUSE_URL."""
+        if warehouse not in (SERVING, WORK):
+            raise ValueError(f"unknown warehouse {warehouse!r}")
+        if warehouse == WORK and self.clickhouse_work_url is not None:
+            return self.clickhouse_work_url.get_secret_value()
         if self.uses_chdb:
-            return f"chdb://{self.chdb_dir}"
+            return f"chdb://{self.work_chdb_dir if warehouse == WORK else self.chdb_dir}"
         return self.clickhouse_url.get_secret_value()
 
     def describe(self) -> dict[str, str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from importlib.resources import files
 
 from bionicpro.db import clickhouse_client, pg_connection
-from bionicpro.settings import CRM_DB, TELEMETRY_DB, Settings
+from bionicpro.settings import CRM_DB, SERVING, TELEMETRY_DB, WORK, Settings
 
 POSTGRES_SCHEMAS = {CRM_DB: "crm.sql", TELEMETRY_DB: "telemetry.sql"}
-CLICKHOUSE_SCHEMA = "reports.sql"
+CLICKHOUSE_SCHEMAS = {SERVING: "reports.sql", WORK: "work.sql"}
 
 
 def read_sql(name: str) -> str:
@@ -27,12 +27,13 @@ def apply_postgres(settings: Settings) -> None:
             cur.execute(read_sql(filename))
 
 
-def apply_clickhouse(client) -> None:
-    for statement in statements(read_sql(CLICKHOUSE_SCHEMA)):
+def apply_clickhouse(client, warehouse: str = SERVING) -> None:
+    for statement in statements(read_sql(CLICKHOUSE_SCHEMAS[warehouse])):
         client.command(statement)
 
 
 def apply_all(settings: Settings) -> None:
     apply_postgres(settings)
-    with clickhouse_client(settings) as client:
-        apply_clickhouse(client)
+    for warehouse in CLICKHOUSE_SCHEMAS:
+        with clickhouse_client(settings, warehouse) as client:
+            apply_clickhouse(client, warehouse)

@@ -1,5 +1,5 @@
--- reports_db in ClickHouse: the two monthly marts (the contract), their staging twins, the
--- per-day partials the prosthesis mart is summed from, and the load log. Safe to apply twice.
+-- reports_db in ClickHouse: the two monthly marts (the contract), their staging twins and the load
+-- log: what the reports API reads. Safe to apply twice.
 
 CREATE DATABASE IF NOT EXISTS reports_db;
 
@@ -51,47 +51,10 @@ CREATE TABLE IF NOT EXISTS reports_db.report_user_monthly_metrics_staging
 CREATE TABLE IF NOT EXISTS reports_db.report_prosthetic_monthly_metrics_staging
     AS reports_db.report_prosthetic_monthly_metrics;
 
--- One row per (prosthetic, UTC day): that day's share of every prosthesis measure, exact
--- (microseconds, integer sums and counts), so a daily run computes one day and sums the month.
--- Rewritten days win by computed_at; read with FINAL.
-CREATE TABLE IF NOT EXISTS reports_db.prosthetic_daily_partials (
-    day                  Date,
-    prosthetic_id        Int32,
-    power_on_count       Int64,
-    power_off_count      Int64,
-    charge_cycles        Int64,
-    warning_count        Int64,
-    error_count          Int64,
-    critical_error_count Int64,
-    active_us            Int64,
-    downtime_us          Int64,
-    discharge_active_sum Int64,
-    discharge_active_n   Int64,
-    discharge_idle_sum   Int64,
-    discharge_idle_n     Int64,
-    charge_sum           Int64,
-    charge_n             Int64,
-    computed_at          DateTime64(6)
-) ENGINE = ReplacingMergeTree(computed_at)
-PARTITION BY toYYYYMM(day)
-ORDER BY (prosthetic_id, day);
-
--- Which days have been computed, and when. A day reached by source rows that arrived after it was
--- computed gets a newer row with stale = 1, and is computed again by the next run of its month.
-CREATE TABLE IF NOT EXISTS reports_db.partial_days (
-    day         Date,
-    computed_at DateTime64(6),
-    rows        UInt32,
-    stale       UInt8 DEFAULT 0
-) ENGINE = ReplacingMergeTree(computed_at)
-ORDER BY day;
-
--- Each run looks at the rows that reached the sources since the previous run's check, once.
-CREATE TABLE IF NOT EXISTS reports_db.arrival_checks (
-    checked_from DateTime64(6),
-    run_id       String
-) ENGINE = MergeTree
-ORDER BY checked_from;
+-- The per-day partials and the arrival watermark moved to bionicpro_work (schema/work.sql).
+DROP TABLE IF EXISTS reports_db.prosthetic_daily_partials;
+DROP TABLE IF EXISTS reports_db.partial_days;
+DROP TABLE IF EXISTS reports_db.arrival_checks;
 
 -- Every load attempt of a month: what backfills consult and what the API trusts.
 CREATE TABLE IF NOT EXISTS reports_db.load_log (
