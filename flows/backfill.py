@@ -1,10 +1,9 @@
-"""Backfill: every month a date range touches, one daily-flow run per month, by policy.
+"""Backfill: every month a date range touches, by policy, in one pass.
 
-Before the months, one pass validates the range's CRM rows and computes the telemetry days of all
-the chosen months in windows that cross months; each month's run then only builds, checks and
-swaps its marts. The pass saves the fixed cost of checking and extracting month by month (the
-default profile has 52 small months), and changes no result: whatever it leaves undone, the
-month's own run does, with its own report.
+The chosen months' rows are staged, checked and computed together (one extraction, one
+checkpoint), and each month is swapped in whole. If the pass stops on bad data, each month runs
+on its own (a daily-flow subflow run), so that one month's bad rows fail only that month, with
+its own report, as a month-by-month backfill would.
 """
 
 from __future__ import annotations
@@ -14,20 +13,17 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from bionicpro.freshness import days_to_compute
-from bionicpro.settings import Settings
 from blocks import resolve_settings
-from expectations.runner import DataQualityError
-from flows.daily import bionicpro_etl_daily, compute_days, note_arrivals, today_utc
-from tasks.common import PURE_TASK, Period, Span
-from tasks.extract import extract_crm
-from tasks.load import read_computed_days, read_load_status, utcnow
-from tasks.validate import build_data_docs, validate_crm
+from expectations import DataQualityError
+from flows.daily import bionicpro_etl_daily, today_utc
+from flows.months import load_months, note_arrivals
+from tasks.common import PURE_TASK, Period
+from tasks.load import read_load_status, utcnow
+from tasks.validate import build_data_docs
 
 Mode = Literal["missing", "failed", "all"]
 
@@ -62,62 +58,32 @@ def check_range(start_date: date, end_date: date, today: date) -> None:
         raise ValueError(f"end_date={end_date} is after today ({today}, UTC): its data cannot exist yet")
 
 
-def prepare_range(settings: Settings, chosen: list[date], recompute: bool, run_id: str) -> tuple[bool, set[date]]:
-    """One pass over the whole range before its months, so that each month's own run is short.
-
-    The CRM rows of the range are validated once (each month's are a subset: if they pass, every
-    month's do), and the telemetry days of every chosen month are computed in windows that cross
-    months. Returns whether the CRM rows passed, and the months whose days were not all computed
-    (a window with bad rows, or any failure): their own runs compute them, and report their own
-    bad rows, as without this pass.
-    """
-    logger = get_run_logger()
-    span = Span(Period(chosen[0]), Period(chosen[-1]))
-    reports: list = []
-    crm_checked = False
-    try:
-        crm = extract_crm(settings, span)
-        try:
-            reports.append(validate_crm(settings, crm, span))
-        except DataQualityError:
-            logger.warning("the CRM rows of %s fail a blocking rule: each month checks its own", span.label)
-            return False, set(chosen)
-        crm_checked = True
-        days = [day for target in chosen for day in Period(target).days]
-        if not recompute:
-            days = days_to_compute(days, read_computed_days(settings, days[0], days[-1]))
-        logger.info("%s: computing %d day(s) in windows across months", span.label, len(days))
-        failed = compute_days(settings, days, crm, run_id, reports, stop_on_bad_data=False)
-    except Exception as error:  # noqa: BLE001 - the months' own runs redo the work and report it
-        logger.warning("the pass over %s stopped (%s): each month computes its own days", span.label, error)
-        return crm_checked, set(chosen)
-    finally:
-        if reports:
-            create_markdown_artifact(key="bionicpro-backfill-checks", description=f"Checks of {span.label}",
-                                     markdown="\n\n".join([f"# Checks of {span.label}"]
-                                                           + [report.to_markdown() for report in reports]))
-    months = {day.replace(day=1) for day in failed}
-    return True, {target for target in chosen if target.replace(day=1) in months}
-
-
 @task(name="backfill_month", **PURE_TASK)
-def backfill_month(report_date: date, recompute: bool, crm_checked: bool, blocks: dict[str, str | None]) -> dict:
+def backfill_month(report_date: date, recompute: bool, blocks: dict[str, str | None]) -> dict:
     """One month through the daily flow (a subflow run); a failure is reported, not raised."""
     started = time.perf_counter()
     row = {"month": f"{report_date:%Y-%m}", "report_date": report_date.isoformat()}
     try:
-        # The subflow runs in this process, whose flow run already sends heartbeats. Its own
-        # heartbeat thread sleeps in 1 s steps and Prefect joins it when the subflow ends: half a
-        # second a month, on average, for nothing.
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            rows = bionicpro_etl_daily(report_date=report_date, recompute=recompute, catch_up=False,
-                                       crm_checked=crm_checked, **blocks)
+        rows = bionicpro_etl_daily(report_date=report_date, recompute=recompute, catch_up=False, **blocks)
         row.update(user_rows=rows["user"], prosthetic_rows=rows["prosthetic"], status="loaded")
     except Exception as error:  # noqa: BLE001 - the other months go on; the run fails at the end
         get_run_logger().error("%s failed: %s", row["month"], error)
         row.update(user_rows=0, prosthetic_rows=0, status=f"failed: {type(error).__name__}")
     row["seconds"] = round(time.perf_counter() - started, 2)
     return row
+
+
+def run_each(chosen: list[date], recompute: bool, max_concurrency: int, blocks: dict) -> list[dict]:
+    """Each month as its own daily-flow run, ``max_concurrency`` at a time."""
+    results: list[dict] = []
+    running: list[PrefectFuture] = []
+    for report_date in chosen:
+        if len(running) >= max_concurrency:
+            finished = next(as_completed(running))
+            results.append(finished.result())
+            running.remove(finished)
+        running.append(backfill_month.submit(report_date, recompute, blocks))
+    return results + [future.result() for future in running]
 
 
 @flow(name="bionicpro_backfill")
@@ -134,16 +100,15 @@ def bionicpro_backfill(
     up to the range's end), ``failed`` ones (last attempt failed), or ``all``. Safe to interrupt and
     rerun: each month is swapped in whole, and ``missing`` skips the months already done.
 
-    ``max_concurrency``: months run at once. Their work is mostly Python in this one process, so
-    more than the default 2 only adds contention (52 months of the default profile: 33 s with 1
-    or 2, 41 s with 3, 48 s with 4).
+    ``max_concurrency``: months run at once when the range has bad data and each month runs on
+    its own.
     """
     check_range(start_date, end_date, today_utc())
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency={max_concurrency} must be at least 1")
     blocks = {"crm_block": crm_block, "telemetry_block": telemetry_block, "clickhouse_block": clickhouse_block}
     settings = resolve_settings(**blocks)
-    run_id = str(flow_run.id or "local")
+    run_id = str(flow_run.id or f"local-{utcnow():%Y%m%d%H%M%S%f}")
     note_arrivals(settings, utcnow(), run_id)
     targets = month_targets(start_date, end_date)
     status = read_load_status(settings, targets[0].replace(day=1), targets[-1].replace(day=1))
@@ -152,18 +117,18 @@ def bionicpro_backfill(
     logger.info("%d month(s) in range, %d to load (mode=%s)", len(targets), len(chosen), mode)
 
     results: list[dict] = []
-    running: list[PrefectFuture] = []
-    crm_checked, unprepared = prepare_range(settings, chosen, mode != "missing", run_id) if chosen else (False, set())
-    for report_date in chosen:
-        if len(running) >= max_concurrency:
-            # Woken by a done callback: polling future.state asks the API server every time.
-            finished = next(as_completed(running))
-            results.append(finished.result())
-            running.remove(finished)
-        # A prepared month's days are computed: its run only builds, checks and swaps the marts.
-        recompute = mode != "missing" and report_date in unprepared
-        running.append(backfill_month.submit(report_date, recompute, crm_checked, blocks))
-    results += [future.result() for future in running]
+    if chosen:
+        started = time.perf_counter()
+        try:
+            loaded = load_months(settings, [Period(target) for target in chosen], mode != "missing", run_id,
+                                 log_failure=False)
+            seconds = round((time.perf_counter() - started) / len(chosen), 2)
+            results = [{"month": f"{t:%Y-%m}", "report_date": t.isoformat(), "user_rows": loaded[t.replace(day=1)]["user"],
+                        "prosthetic_rows": loaded[t.replace(day=1)]["prosthetic"], "status": "loaded",
+                        "seconds": seconds} for t in chosen]
+        except DataQualityError:
+            logger.warning("the pass over the range stopped on bad data: each month runs on its own")
+            results = run_each(chosen, mode != "missing", max_concurrency, blocks)
     results.sort(key=lambda r: r["month"])
     skipped = [{"month": f"{t:%Y-%m}", "report_date": t.isoformat(), "user_rows": None, "prosthetic_rows": None,
                 "status": "skipped (already loaded)", "seconds": 0.0} for t in targets if t not in chosen]

@@ -39,6 +39,10 @@ DB_TASK = dict(
 PURE_TASK = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
+def midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())
+
+
 @dataclass(frozen=True)
 class Period:
     """The month a run computes, to date: ``[month_start, period_end)`` with horizon H."""

@@ -1,19 +1,20 @@
-"""Validation tasks: Great Expectations suites over the extracts and the marts. Never retried."""
+"""Validation tasks: one Great Expectations checkpoint over a run's staged rows or candidates.
+Never retried: the same rows would fail the same way."""
 
 from __future__ import annotations
 
-import pandas as pd
 from prefect import get_run_logger, task
 
-from bionicpro.settings import Settings
-from expectations.frames import battery_metrics_frame, payments_frame, telemetry_events_frame
-from expectations.runner import ValidationReport, build_docs, raise_for_blocking, validate
-from tasks.common import PURE_TASK, Period
-from tasks.extract import CrmExtract, TelemetryWindow
+from bionicpro.db import clickhouse_client
+from bionicpro.settings import WORK, Settings
+from expectations import MART_DATASETS, SOURCE_DATASETS, ValidationReport, build_docs, check, raise_for_blocking
+from tasks.common import PURE_TASK
 
 
-def _run(settings: Settings, frames: dict[str, pd.DataFrame], run_name: str, params: dict | None = None) -> ValidationReport:
-    report = validate(frames, settings.gx_dir, run_name, params)
+def _run(settings: Settings, run_id: str, datasets: tuple[str, ...], run_name: str) -> ValidationReport:
+    # GX opens the work path itself; the turn keeps other processes (and paths) out meanwhile.
+    with clickhouse_client(settings, WORK):
+        report = check(settings, run_id, datasets, run_name, update_docs=False)
     logger = get_run_logger()
     for suite in report.suites:
         logger.info("%s %s: %d expectations, %d failed, %d bad rows", suite.dataset, suite.severity,
@@ -22,32 +23,14 @@ def _run(settings: Settings, frames: dict[str, pd.DataFrame], run_name: str, par
     return report
 
 
-@task(name="validate_crm", **PURE_TASK)
-def validate_crm(settings: Settings, crm: CrmExtract, period: Period) -> ValidationReport:
-    frames = {
-        "crm_users": crm.users,
-        "crm_prosthetics": crm.prosthetics,
-        "crm_payments": payments_frame(crm.payments, crm.users["user_id"]),
-        "crm_subscriptions": crm.subscriptions,
-        "crm_support_tickets": crm.tickets,
-    }
-    return _run(settings, frames, f"crm-{period.label}")
+@task(name="check_sources", **PURE_TASK)
+def check_sources(settings: Settings, run_id: str, label: str) -> ValidationReport:
+    return _run(settings, run_id, SOURCE_DATASETS, f"sources-{label}")
 
 
-@task(name="validate_telemetry", **PURE_TASK)
-def validate_telemetry(settings: Settings, window: TelemetryWindow, crm: CrmExtract) -> ValidationReport:
-    telemetry = window.load()
-    frames = {
-        "telemetry_events": telemetry_events_frame(telemetry.events, crm.prosthetics, crm.users["user_id"]),
-        "battery_metrics": battery_metrics_frame(telemetry.samples, crm.prosthetics),
-    }
-    return _run(settings, frames, f"telemetry-{telemetry.window_start:%Y-%m-%d}")
-
-
-@task(name="validate_marts", **PURE_TASK)
-def validate_marts(settings: Settings, user_mart: pd.DataFrame, prosthetic_mart: pd.DataFrame, period: Period) -> ValidationReport:
-    frames = {"report_user_monthly_metrics": user_mart, "report_prosthetic_monthly_metrics": prosthetic_mart}
-    return _run(settings, frames, f"marts-{period.label}", {"max_hours": period.hours_to_date})
+@task(name="check_marts", **PURE_TASK)
+def check_marts(settings: Settings, run_id: str, label: str) -> ValidationReport:
+    return _run(settings, run_id, MART_DATASETS, f"marts-{label}")
 
 
 @task(name="build_data_docs", **PURE_TASK)
@@ -59,7 +42,7 @@ def build_data_docs(settings: Settings) -> str:
     """
     logger = get_run_logger()
     try:
-        index = build_docs(settings.gx_dir)
+        index = build_docs(settings)
     except Exception as error:  # noqa: BLE001 - see docstring
         logger.error("Data Docs were not rebuilt: %s", error)
         return ""

@@ -1,1 +1,1 @@
-ALTER TABLE reports_db.$staging DROP PARTITION {partition:UInt32}
+ALTER TABLE reports_db.{staging:Identifier} DROP PARTITION {partition:UInt32}

@@ -2,7 +2,7 @@
 SELECT DISTINCT toStartOfMonth(day) AS month
 FROM (
     SELECT day, argMax(stale, computed_at) AS is_stale
-    FROM reports_db.partial_days
+    FROM bionicpro_work.partial_days
     GROUP BY day
 )
 WHERE is_stale = 1
