@@ -1,12 +1,11 @@
-"""Data-quality layer: Great Expectations 1.x suites for the BionicPRO data contract.
+"""Data-quality layer: Great Expectations 1.x suites of the BionicPRO data contract, run on the
+staged rows of a run in ClickHouse (``bionicpro_work``).
 
-- :mod:`expectations.frames`: pure functions building the validation frames (derived columns).
-- :mod:`expectations.suites`: the suites, declared in code (``<dataset>.blocking`` / ``.warning``).
-- :mod:`expectations.runner`: ``validate()``, ``build_docs()``, ``ValidationReport``,
-  ``raise_for_blocking()``, ``DataQualityError``.
+- :mod:`expectations.suites`: the rules, declared (``<dataset>.blocking`` / ``.warning``).
+- :mod:`expectations.checks`: ``check()``, ``raise_for_blocking()``, ``build_docs()``,
+  ``ValidationReport``, ``DataQualityError``, ``SOURCE_DATASETS``, ``MART_DATASETS``.
 
-Importing this package is cheap: Great Expectations is imported only when a name of
-``suites`` / ``runner`` is first used, and nothing connects or reads configuration at import time.
+Importing this package is cheap: Great Expectations is imported when a name is first used.
 """
 
 from __future__ import annotations
@@ -14,23 +13,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {
-    "validate": "expectations.runner",
-    "build_docs": "expectations.runner",
-    "raise_for_blocking": "expectations.runner",
-    "DataQualityError": "expectations.runner",
-    "ValidationReport": "expectations.runner",
-    "SuiteOutcome": "expectations.runner",
-    "ExpectationOutcome": "expectations.runner",
-    "DATASETS": "expectations.suites",
-    "build_suites": "expectations.suites",
-}
+_NAMES = (
+    "SOURCE_DATASETS",
+    "MART_DATASETS",
+    "check",
+    "raise_for_blocking",
+    "build_docs",
+    "DataQualityError",
+    "ValidationReport",
+    "SuiteOutcome",
+    "RuleFailure",
+)
 
-__all__ = sorted(_LAZY)
+__all__ = list(_NAMES)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _NAMES:
         raise AttributeError(f"module 'expectations' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module("expectations.checks"), name)
