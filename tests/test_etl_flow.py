@@ -136,7 +136,7 @@ def test_empty_month_replaces_the_partition(seeded):
 
 
 def test_anomalies_fail_the_blocking_suite_and_keep_previous_rows(seeded):
-    from expectations.runner import DataQualityError
+    from expectations import DataQualityError
     from flows.daily import bionicpro_etl_daily
     from seed import insert_anomalies
 
@@ -149,8 +149,12 @@ def test_anomalies_fail_the_blocking_suite_and_keep_previous_rows(seeded):
         # The anomalies carry backdated created_at values, as bad rows found in a source would.
         bionicpro_etl_daily(report_date=MARCH_END, recompute=True)
     message = str(failure.value)
-    for rule in ("prosthetic_known", "user_known", "charge_level", "sign_ok", "event_type", "severity",
-                 "purchase_ts", "ahead_of_arrival_s"):
-        assert rule in message, rule
+    # Each kind of bad row the seed makes is stopped by its named rule, with the row's key.
+    for suite, rule in (("telemetry_events", "prosthetic_known"), ("battery_metrics", "prosthetic_known"),
+                        ("telemetry_events", "user_known"), ("battery_metrics", "charge_level_range"),
+                        ("battery_metrics", "current_sign"), ("telemetry_events", "event_type_known"),
+                        ("telemetry_events", "severity_known"), ("telemetry_events", "not_before_purchase"),
+                        ("telemetry_events", "not_ahead_of_arrival")):
+        assert f"{suite}.blocking: {rule} failed" in message, (suite, rule)
     assert mart_rows(seeded, "report_user_monthly_metrics", "user_id", date(2024, 3, 1)) == before_users
     assert mart_rows(seeded, "report_prosthetic_monthly_metrics", "prosthetic_id", date(2024, 3, 1)) == before_devices

@@ -1,11 +1,11 @@
-"""The flow's own decisions: which date, which days, which windows, which created_at."""
+"""The flow's own decisions: which date, which days, which created_at."""
 
 from datetime import date, datetime, timezone
 
 import pandas as pd
 import pytest
 
-from flows.daily import resolve_report_date, window_days, windows
+from flows.daily import resolve_report_date
 from tasks.common import Period
 from bionicpro.freshness import days_to_compute, reached_days, stale_days
 from tasks.load import stamp_rows
@@ -48,21 +48,6 @@ def test_period_of_a_month_end_stops_at_the_next_month():
     assert period.days[-1] == date(2024, 12, 31)
 
 
-def test_window_size_follows_the_volume():
-    assert window_days(15_000, 31, budget=2_000_000) == 31         # a small month: one window
-    assert window_days(14_500_000, 31, budget=1_000_000) == 2      # 10,000 users: ~470k a day
-    assert window_days(10_000_000, 1, budget=2_000_000) == 1       # a huge day still gets a window
-
-
-def test_windows_split_gaps_and_cap_length():
-    days = [date(2024, 1, d) for d in (1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13)]
-    assert windows(days, max_days=7) == [
-        [date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)],
-        [date(2024, 1, d) for d in range(5, 12)],
-        [date(2024, 1, 12), date(2024, 1, 13)],
-    ]
-
-
 def test_arrivals_reach_their_day_and_up_to_seven_days_on():
     arrivals = pd.DataFrame({
         # a battery sample of Jan 3 (reach 0) and a critical_error of Jan 1 (reach 7)
@@ -94,6 +79,6 @@ def test_stamp_rows_keeps_first_created_at():
     now = datetime(2024, 2, 2, 3, 0, 0)
     frame = pd.DataFrame({"user_id": [1, 2]})
     first = pd.DataFrame({"user_id": [1], "created_at": [pd.Timestamp("2024-01-05 02:00:00")]})
-    stamped = stamp_rows(frame, first, ("user_id",), now)
+    stamped = stamp_rows(frame, first, "user_id", now)
     assert stamped["created_at"].tolist() == [pd.Timestamp("2024-01-05 02:00:00"), pd.Timestamp(now)]
     assert (stamped["last_updated"] == pd.Timestamp(now)).all()
