@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PREFECT_HOME ?= $(CURDIR)/.data/prefect
 
-.PHONY: install demo up test unit bench clean
+.PHONY: install demo up test unit bench bench-100k clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ demo: install
 up: install
 	$(BIN)/bionicpro up
 
+# 10,000 users (.data/bench, seeded once) and the default profile's history; writes .data/bench/results.json
 bench: install
 	$(BIN)/python bench/etl_scale.py
+
+# The same month scenarios at 100,000 users (.data/bench-100k: seeding takes ~6 min and ~40 GB of disk)
+bench-100k: install
+	$(BIN)/python bench/etl_scale.py --users 100000
 
 test: install
 	$(BIN)/python -m pytest
