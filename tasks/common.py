@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from bionicpro.metrics import next_month_start
+from bionicpro.contract import next_month_start
 
 
 def is_transient(task, task_run, state) -> bool:

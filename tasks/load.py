@@ -10,8 +10,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 
 from bionicpro.db import clickhouse_client
-from bionicpro.metrics.prosthetic import PROSTHETIC_MART_COLUMNS
-from bionicpro.metrics.user import USER_MART_COLUMNS
+from bionicpro.contract import PROSTHETIC_MART_COLUMNS, USER_MART_COLUMNS
 from bionicpro.pgio import read_sql
 from bionicpro.settings import WORK, Settings
 from tasks.common import DB_TASK, Period

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bionicpro.metrics.prosthetic import PARTIAL_COLUMNS, PROSTHETIC_MART_COLUMNS
-from bionicpro.metrics.user import USER_MART_COLUMNS
+from tests.metrics_reference.prosthetic import PARTIAL_COLUMNS, PROSTHETIC_MART_COLUMNS
+from tests.metrics_reference.user import USER_MART_COLUMNS
 
 RUN = "run-a"
 OTHER_RUN = "run-b"

@@ -1,4 +1,4 @@
-"""Randomized equivalence: the SQL of tasks/sql against the pandas reference of bionicpro.metrics
+"""Randomized equivalence: the SQL of tasks/sql against the pandas reference of tests.metrics_reference
 (daily_partials/tally_events, prosthetic_month, user_month) on the same random rows."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bionicpro.metrics import period_end
-from bionicpro.metrics.prosthetic import (
+from tests.metrics_reference import period_end
+from tests.metrics_reference.prosthetic import (
     PARTIAL_COLUMNS,
     PROSTHETIC_MART_COLUMNS,
     STATE_EVENT_TYPES,
@@ -20,7 +20,7 @@ from bionicpro.metrics.prosthetic import (
     prosthetic_month,
     tally_events,
 )
-from bionicpro.metrics.user import USER_MART_COLUMNS, user_month
+from tests.metrics_reference.user import USER_MART_COLUMNS, user_month
 from tests.sql.helpers import (
     OTHER_RUN,
     build_prosthetic_mart,

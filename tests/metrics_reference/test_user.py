@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bionicpro.metrics import next_month_start, period_end
-from bionicpro.metrics.user import USER_MART_COLUMNS, user_month
+from tests.metrics_reference import next_month_start, period_end
+from tests.metrics_reference.user import USER_MART_COLUMNS, user_month
 
 T = pd.Timestamp
 D = Decimal

@@ -1,4 +1,5 @@
-"""Prosthesis mart: per-(prosthetic, day) partials and their month-to-date roll-up.
+"""The pandas reference of the prosthesis mart (tests only; production is tasks/sql/): per-(prosthetic,
+day) partials and their month-to-date roll-up.
 
 The contract is ``/work/shared/spec/marts.md``. Partials are additive over days, so a daily run
 computes one day and the month is a SUM in ClickHouse. Time arithmetic is done on int64
@@ -12,7 +13,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from bionicpro.metrics import as_int32, as_naive_utc, period_end
+from bionicpro.contract import COUNT_MEASURES, EVENT_TYPES, PROSTHETIC_MART_COLUMNS, SEVERITIES
+from tests.metrics_reference import as_int32, as_naive_utc, period_end
 
 __all__ = [
     "COUNT_MEASURES",
@@ -35,23 +37,6 @@ __all__ = [
     "tally_events",
 ]
 
-# The last four are the activity events of our seed.
-EVENT_TYPES: tuple[str, ...] = (
-    "power_on",
-    "power_off",
-    "battery_low",
-    "charging_started",
-    "charging_completed",
-    "calibration",
-    "warning",
-    "error",
-    "critical_error",
-    "grip",
-    "release",
-    "gesture_change",
-    "sensor_reading",
-)
-SEVERITIES: tuple[str, ...] = ("info", "warning", "error", "critical")
 SESSION_CAP = pd.Timedelta(hours=24)
 DOWNTIME_CAP = pd.Timedelta(days=7)
 # The longest interval that can reach into a window starts this long before it.
@@ -76,29 +61,7 @@ PARTIAL_COLUMNS: list[str] = [
     "charge_sum",
     "charge_n",
 ]
-PROSTHETIC_MART_COLUMNS: list[str] = [
-    "report_date",
-    "prosthetic_id",
-    "user_id",
-    "user_uuid",
-    "prosthetic_uuid",
-    "device_type",
-    "power_on_count",
-    "power_off_count",
-    "total_active_hours",
-    "avg_discharge_rate_active",
-    "avg_discharge_rate_idle",
-    "avg_charge_rate",
-    "charge_cycles",
-    "warning_count",
-    "error_count",
-    "critical_error_count",
-    "downtime_minutes",
-]
-
 _MEASURES = PARTIAL_COLUMNS[2:]
-# The event counts, as both the partials and the prosthesis mart name them.
-COUNT_MEASURES: list[str] = PARTIAL_COLUMNS[2:8]
 _BATTERY_MEASURES = PARTIAL_COLUMNS[10:]
 _EVENT_KEY = ["prosthetic_id", "event_timestamp", "event_type", "event_value"]
 _SAMPLE_KEY = ["prosthetic_id", "metric_timestamp"]

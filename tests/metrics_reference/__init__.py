@@ -1,4 +1,5 @@
-"""Pure metric computations for the monthly report marts (DataFrame in, DataFrame out; no I/O).
+"""The marts as pure pandas functions: the reference the SQL of tasks/sql/ is tested against
+(DataFrame in, DataFrame out; no I/O).
 
 Shared here: the "month to date" window of a run, see ``/work/shared/spec/marts.md``.
 """

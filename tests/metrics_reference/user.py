@@ -1,4 +1,5 @@
-"""User mart: payments, subscriptions and support tickets of one month to date.
+"""The pandas reference of the user mart (tests only; production is tasks/sql/): payments,
+subscriptions and support tickets of one month to date.
 
 The contract is ``/work/shared/spec/marts.md``. Money is summed as integer cents so that it is
 exact, and returned as ``decimal.Decimal`` with two places (ClickHouse ``Decimal(12,2)``).
@@ -12,22 +13,11 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from bionicpro.metrics import as_int32, period_end
+from bionicpro.contract import USER_MART_COLUMNS
+from tests.metrics_reference import as_int32, period_end
 
 __all__ = ["USER_MART_COLUMNS", "user_month"]
 
-USER_MART_COLUMNS: list[str] = [
-    "report_date",
-    "user_id",
-    "user_uuid",
-    "total_payments",
-    "successful_payments",
-    "failed_payments_count",
-    "active_subscriptions_count",
-    "subscription_cost_total",
-    "support_tickets_opened",
-    "support_tickets_resolved",
-]
 
 
 def _cents(amount: object) -> int:

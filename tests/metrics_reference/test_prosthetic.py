@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bionicpro.metrics import next_month_start
-from bionicpro.metrics.prosthetic import (
+from tests.metrics_reference import next_month_start
+from tests.metrics_reference.prosthetic import (
     LOOKBACK,
     PARTIAL_COLUMNS,
     PROSTHETIC_MART_COLUMNS,
