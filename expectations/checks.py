@@ -390,7 +390,9 @@ def _project(settings) -> _Project:
                         result_format=_result_format(dataset),
                     )
                 )
-        engine = datasource.get_engine()
+        # The counts go through the engine GX validates with: one chDB connection per check, not two.
+        validation_source = next(iter(checkpoints.values())).validation_definitions[0].data.data_asset.datasource
+        engine = validation_source.get_execution_engine().engine
     project = _Project(context=context, root=root, checkpoints=checkpoints, engine=engine)
     _PROJECTS[key] = project
     return project
@@ -544,10 +546,11 @@ def check(
 
 
 def _page(project: _Project, key) -> Path:
-    """The Data Docs page of a stored validation result (the site mirrors the store's layout)."""
-    store = project.context.validation_results_store
-    relative = store.store_backend._convert_key_to_filepath(key.to_tuple())  # noqa: SLF001
-    return project.site_dir / "validations" / Path(relative).with_suffix(".html")
+    """The Data Docs page of a stored validation result: the site mirrors the store's layout, one
+    directory per part of the key's public ``to_tuple()`` (suite name parts, run name, run time)
+    and ``<batch identifier>.html``."""
+    *directories, name = (str(part) for part in key.to_tuple())
+    return project.site_dir / "validations" / Path(*directories) / f"{name}.html"
 
 
 def _prune(project: _Project) -> None:

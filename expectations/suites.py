@@ -175,8 +175,11 @@ def not_ahead_of_arrival(keys: tuple[str, ...], time_column: str, what: str) -> 
 def _volume(dataset: str, time_column: str) -> gxe.Expectation:
     return bad_rows(
         ("day",),
-        f"WITH days AS (SELECT toDate({time_column}) AS day, count() AS n FROM {{batch}} GROUP BY day) "
-        f"SELECT day, n FROM days WHERE n < {MIN_DAY_VOLUME_FRACTION} * (SELECT avg(n) FROM days)",
+        # One pass over the rows: the mean day is a window over the days (a CTE named twice would
+        # be computed twice).
+        f"SELECT day, n FROM (SELECT day, n, avg(n) OVER () AS mean_n FROM "
+        f"(SELECT toDate({time_column}) AS day, count() AS n FROM {{batch}} GROUP BY day)) "
+        f"WHERE n < {MIN_DAY_VOLUME_FRACTION} * mean_n",
         f"Volume: every day of the {dataset} rows staged by the run has at least "
         f"{MIN_DAY_VOLUME_FRACTION:.0%} of the rows of the run's mean day (a sudden drop means "
         "a broken source or extract); the failing days are listed with their row counts.",
