@@ -1,8 +1,8 @@
 """Reading reports_db for the API: one long-lived client, and on chDB, turns on the data path.
 
-chDB lets one process at a time open a data path, and the ETL (Prefect task processes, the CLI)
-works on a path of its own and opens this one to publish, through ``bionicpro.db.clickhouse_client``, which waits for its turn on
-``ChdbGate``. The API holds a turn and an open client while nobody else wants the path (so a
+chDB lets one process at a time open a data path. The ETL (Prefect task processes, the CLI) works
+on a path of its own and opens this one to publish, through ``bionicpro.db.clickhouse_client``,
+which waits for its turn on ``ChdbGate``. The API holds a turn and an open client while nobody else wants the path (so a
 request costs a query, ~1 ms, not a reopen, ~30 ms), and steps aside as soon as another process
 waits: before each request, and from a watcher thread every ``chdb_idle_check_seconds`` while idle.
 Stepping aside closes the client (which releases chDB's own lock) and releases the gate; the turn
