@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.metrics_reference.prosthetic import PARTIAL_COLUMNS, PROSTHETIC_MART_COLUMNS
-from tests.metrics_reference.user import USER_MART_COLUMNS
+from bionicpro.contract import PROSTHETIC_MART_COLUMNS, USER_MART_COLUMNS
+from tests.metrics_reference.prosthetic import PARTIAL_COLUMNS
 
 RUN = "run-a"
 OTHER_RUN = "run-b"
@@ -134,26 +134,25 @@ def read_partials(client, computed_at: datetime = COMPUTED_AT) -> pd.DataFrame:
     return frame
 
 
-def build_user_mart(client, month_start: date, period_end: datetime, run_id: str = RUN) -> pd.DataFrame:
-    client.command(read_sql("build_user_mart"), parameters={
+def _build(client, mart: str, columns: list[str], order: str, month_start: date, period_end: datetime,
+           run_id: str) -> pd.DataFrame:
+    """Run build_<mart>_mart.sql, then read back the month's candidate rows in ``order``."""
+    client.command(read_sql(f"build_{mart}_mart"), parameters={
         "run_id": run_id, "month_start": month_start, "period_end": period_end})
-    cols = ", ".join(USER_MART_COLUMNS)
     rows = client.query(
-        f"SELECT {cols} FROM bionicpro_work.user_mart_candidates "
-        "WHERE run_id = {r:String} AND report_date = {m:Date} ORDER BY user_id",
+        f"SELECT {', '.join(columns)} FROM bionicpro_work.{mart}_mart_candidates "
+        f"WHERE run_id = {{r:String}} AND report_date = {{m:Date}} ORDER BY {order}",
         parameters={"r": run_id, "m": month_start}).result_rows
-    return pd.DataFrame(rows, columns=USER_MART_COLUMNS)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def build_user_mart(client, month_start: date, period_end: datetime, run_id: str = RUN) -> pd.DataFrame:
+    return _build(client, "user", USER_MART_COLUMNS, "user_id", month_start, period_end, run_id)
 
 
 def build_prosthetic_mart(client, month_start: date, period_end: datetime, run_id: str = RUN) -> pd.DataFrame:
-    client.command(read_sql("build_prosthetic_mart"), parameters={
-        "run_id": run_id, "month_start": month_start, "period_end": period_end})
-    cols = ", ".join(PROSTHETIC_MART_COLUMNS)
-    rows = client.query(
-        f"SELECT {cols} FROM bionicpro_work.prosthetic_mart_candidates "
-        "WHERE run_id = {r:String} AND report_date = {m:Date} ORDER BY user_id, prosthetic_id",
-        parameters={"r": run_id, "m": month_start}).result_rows
-    return pd.DataFrame(rows, columns=PROSTHETIC_MART_COLUMNS)
+    return _build(client, "prosthetic", PROSTHETIC_MART_COLUMNS, "user_id, prosthetic_id", month_start,
+                  period_end, run_id)
 
 
 def one(frame: pd.DataFrame, **where) -> dict:
