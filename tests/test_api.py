@@ -460,7 +460,9 @@ def test_schema_fuzzing_finds_no_server_error(client, token):
         @given(case=operation.as_strategy(), real=st.booleans(),
                month=st.sampled_from(["2022-05", "2022-06", "2022-07", "2021-01"]),
                user_id=st.sampled_from([9001, 9002, 9003, 987654]))
-        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        # Derandomized: the same cases every run, so the set of statuses reached cannot vary by luck.
+        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
         def run(case, real, month, user_id):
             if real and isinstance(case.query, dict):
                 case.query["month"] = month
