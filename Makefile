@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PREFECT_HOME ?= $(CURDIR)/.data/prefect
 
-.PHONY: install demo up test unit bench bench-100k clean
+.PHONY: install demo up test unit faults bench bench-100k clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: install
 
 unit: install
 	$(BIN)/python -m pytest -m "not integration"
+
+# The fault-injection suite alone (kills, outages, hanging sources); it ends with a table fault | trials | held
+faults: install
+	$(BIN)/python -m pytest tests/faults
 
 clean:
 	rm -rf .data
