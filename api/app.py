@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from api.audit import SCOPE_KEY, AuditLog, AuditMiddleware
 from api.auth import AuthError, Caller, KeysUnavailable, TokenVerifier
@@ -93,7 +94,17 @@ class Problem(BaseModel):
 
 MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", description="the report month, YYYY-MM",
                                   examples=["2024-01"]), AfterValidator(parse_month)]
-UserIdPath = Annotated[int, Path(ge=1, le=2_147_483_647, description="crm_users.user_id")]
+
+
+def _plain_decimal(value: str) -> str:
+    """The user id as ASCII digits without sign or leading zero; int() would take 1.0, +1, 01, 1_0."""
+    if not re.fullmatch(r"0|[1-9][0-9]*", value):
+        raise ValueError(f"user_id must be decimal digits without sign or leading zero (e.g. 42), got {value[:32]!r}")
+    return value
+
+
+UserIdPath = Annotated[int, Path(ge=1, le=2_147_483_647, description="crm_users.user_id, decimal digits"),
+                       BeforeValidator(_plain_decimal)]
 ERRORS = {
     401: {"model": Problem, "description": "no valid bearer token"},
     403: {"model": Problem, "description": "not your report, and not a support role"},

@@ -19,6 +19,7 @@ from api.keys import PUBLIC_KEY
 
 ALGORITHMS = ["RS256"]
 MAX_TOKEN_LENGTH = 16_384
+NUMERIC_DATES = ("exp", "nbf", "iat")
 
 
 class AuthError(Exception):
@@ -141,6 +142,11 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise AuthError(_reason(error)) from None
+        # PyJWT compares int(claim), so "9999999999" or true would pass; RFC 7519 wants a JSON number
+        # (type(), not isinstance: a JSON true is an int to Python).
+        for name in NUMERIC_DATES:
+            if name in claims and type(claims[name]) not in (int, float):
+                raise AuthError(f"token claim {name!r} is not a number (NumericDate)")
         subject = claims.get(self.api.user_claim)
         if not isinstance(subject, str) or not subject.strip() or len(subject) > 256:
             raise AuthError(f"token claim {self.api.user_claim!r} is not a user id")

@@ -388,7 +388,8 @@ def test_a_missing_month_is_422(client, token):
     assert response.status_code == 422 and response.json()["detail"][0]["type"] == "missing"
 
 
-@pytest.mark.parametrize("user_id", ["abc", "0", "-1", "2147483648", "1.5", "9001 OR 1=1"])
+@pytest.mark.parametrize("user_id", ["abc", "0", "-1", "2147483648", "1.5", "9001 OR 1=1", "9001.0", "+9001",
+                                     "09001", "9_001"])
 def test_an_invalid_user_id_is_422(client, token, user_id):
     staff = bearer(token(subject="staff-1", roles=("support",)))
     response = client.get(f"/reports/user/{user_id}", params={"month": "2022-05"}, headers=staff)

@@ -87,6 +87,28 @@ def test_a_rejected_token_never_reaches_the_store(setup):
     assert store.calls == []
 
 
+@pytest.mark.parametrize("user_id", ["1.0", "7.0", "+7", "07", "7_0", " 7", "7%20", "7%0A", "%D9%A7", "7e0"])
+def test_a_user_id_not_written_as_plain_digits_is_422(setup, user_id):
+    client, store, api, auth = setup
+    response = client.get(f"/reports/user/{user_id}", params={"month": "2024-01"}, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
+    assert store.calls == []
+    assert json.loads(api.audit_log.read_text().splitlines()[-1])["outcome"] == "invalid"
+
+
+def test_a_string_exp_is_refused_and_audited_like_any_invalid_token(setup, tmp_path):
+    client, store, api, _ = setup
+    private = (tmp_path / "api-keys" / "private.pem").read_bytes()
+    forged = mint_token(private, subject="u-7", issuer=api.jwt_issuer, audience=api.jwt_audience, roles=[],
+                        extra={"exp": "9999999999"})
+    response = client.get("/reports/user/7", params={"month": "2024-01"}, headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401 and "'exp' is not a number" in response.json()["detail"]
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    entry = json.loads(api.audit_log.read_text().splitlines()[-1])
+    assert (entry["outcome"], entry["subject"], store.calls) == ("unauthenticated", None, [])
+
+
 def test_the_openapi_document_declares_the_errors(setup):
     client, *_ = setup
     document = client.get("/openapi.json").json()

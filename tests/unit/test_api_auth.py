@@ -63,6 +63,24 @@ def test_claims_are_checked(pem_verifier, key, claims, reason):
     assert reason in str(failure.value)
 
 
+@pytest.mark.parametrize("claim, value", [("exp", "9999999999"), ("nbf", "0"), ("iat", "0")])
+def test_a_numeric_date_in_a_string_is_refused(pem_verifier, key, claim, value):
+    with pytest.raises(AuthError, match=f"token claim '{claim}' is not a number"):
+        pem_verifier.verify(token(key, **{claim: value}))
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", [True, False, None, [4_000_000_000], {"t": 1}, "", "soon"])
+def test_a_numeric_date_that_is_no_json_number_is_refused(pem_verifier, key, claim, value):
+    with pytest.raises(AuthError):
+        pem_verifier.verify(token(key, **{claim: value}))
+
+
+def test_numeric_dates_may_be_fractional(pem_verifier, key):
+    now = datetime.now(timezone.utc).timestamp()
+    assert pem_verifier.verify(token(key, exp=now + 300.5, nbf=now - 0.5, iat=now - 0.25)).subject == "u-1"
+
+
 def test_required_claims(pem_verifier, key):
     now = datetime.now(timezone.utc)
     base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u-1", "exp": now + timedelta(minutes=5)}
