@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     clickhouse_url: SecretStr | None = Field(default=None, alias="CLICKHOUSE_URL")
     clickhouse_work_url: SecretStr | None = Field(default=None, alias="CLICKHOUSE_WORK_URL")
     data_dir: Path = Field(default=Path(".data"), alias="BIONICPRO_DATA_DIR")
+    # The fault-injection suite's hook (tests/faults): the named point kills the process there.
+    failpoint: str | None = Field(default=None, alias="BIONICPRO_FAILPOINT")
 
     @cached_property
     def data_path(self) -> Path:

@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS reports_db.report_user_monthly_metrics (
     support_tickets_opened     Int32,
     support_tickets_resolved   Int32,
     created_at                 DateTime,
-    last_updated               DateTime
+    last_updated               DateTime,
+    load_id                    String DEFAULT ''
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(report_date)
 ORDER BY (user_id, report_date);
@@ -39,17 +40,27 @@ CREATE TABLE IF NOT EXISTS reports_db.report_prosthetic_monthly_metrics (
     critical_error_count      Int32,
     downtime_minutes          Int32,
     created_at                DateTime,
-    last_updated              DateTime
+    last_updated              DateTime,
+    load_id                   String DEFAULT ''
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(report_date)
 ORDER BY (user_id, prosthetic_id, report_date);
 
--- A month is written here first, then swapped into the mart whole (REPLACE PARTITION),
--- so a reader never sees a half-loaded month.
+-- Each mart row carries the run that loaded it (`load_id`); readers take, per month, only the
+-- rows of the latest successful load in load_log (see tasks/load.py for the publish steps), so a
+-- reader never sees a half-loaded month, one mart new and the other old, or rows of a run that
+-- died before its load_log row. Tables made before load_id existed get it here (their rows keep '').
+ALTER TABLE reports_db.report_user_monthly_metrics ADD COLUMN IF NOT EXISTS load_id String DEFAULT '';
+ALTER TABLE reports_db.report_prosthetic_monthly_metrics ADD COLUMN IF NOT EXISTS load_id String DEFAULT '';
+
+-- A month's new rows are written here first, then added to the mart beside the old ones, and
+-- once logged swapped in whole (REPLACE PARTITION), which drops every other version's rows.
 CREATE TABLE IF NOT EXISTS reports_db.report_user_monthly_metrics_staging
     AS reports_db.report_user_monthly_metrics;
 CREATE TABLE IF NOT EXISTS reports_db.report_prosthetic_monthly_metrics_staging
     AS reports_db.report_prosthetic_monthly_metrics;
+ALTER TABLE reports_db.report_user_monthly_metrics_staging ADD COLUMN IF NOT EXISTS load_id String DEFAULT '';
+ALTER TABLE reports_db.report_prosthetic_monthly_metrics_staging ADD COLUMN IF NOT EXISTS load_id String DEFAULT '';
 
 -- The per-day partials and the arrival watermark moved to bionicpro_work (schema/work.sql).
 DROP TABLE IF EXISTS reports_db.prosthetic_daily_partials;

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from prefect import get_run_logger, task
 
 from bionicpro.db import clickhouse_client
+from bionicpro.faults import failpoint
 from bionicpro.pgio import read_sql
 from bionicpro.settings import WORK, Settings
 from tasks.common import DB_TASK, Period, midnight
@@ -21,7 +22,9 @@ def compute_partials(settings: Settings, run_id: str, days: list[date], computed
               "window_start": midnight(days[0]), "window_end": midnight(days[-1] + timedelta(days=1))}
     with clickhouse_client(settings, WORK) as client:
         client.command(read_sql("compute_partials"), parameters=params)
+        failpoint(settings, "compute:partials")
         client.command(read_sql("mark_days"), parameters=params)
+        failpoint(settings, "compute:marked")
         rows = client.query(read_sql("count_partials"), parameters=params).result_rows[0][0]
     get_run_logger().info("computed %d partial rows for %d day(s)", rows, len(days))
     return int(rows)
@@ -34,7 +37,9 @@ def build_marts(settings: Settings, run_id: str, periods: list[Period]) -> dict[
         for period in periods:
             params = {"run_id": run_id, "month_start": period.month_start, "period_end": period.period_end}
             client.command(read_sql("build_user_mart"), parameters=params)
+            failpoint(settings, "build:user")
             client.command(read_sql("build_prosthetic_mart"), parameters=params)
+            failpoint(settings, "build:prosthetic")
         rows = staged_rows(client, run_id, ("user_mart_candidates", "prosthetic_mart_candidates"))
     get_run_logger().info("built %d month(s): %s", len(periods), rows)
     return rows

@@ -1,5 +1,5 @@
 """Load tasks: the run's state (computed days, arrivals) in the work warehouse, and the publish
-step: each month's candidates swapped into reports_db atomically, and the load log."""
+step: each month's checked candidates published as one new version of both marts, committed by its load_log row."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 
 from bionicpro.db import clickhouse_client
+from bionicpro.faults import failpoint
 from bionicpro.contract import PROSTHETIC_MART_COLUMNS, USER_MART_COLUMNS
 from bionicpro.pgio import read_sql
 from bionicpro.settings import WORK, Settings
@@ -111,19 +112,62 @@ def stamp_rows(frame: pd.DataFrame, first_loaded: pd.DataFrame, key: str, now: d
     return stamped
 
 
-def swap_month(client, mart: Mart, frame: pd.DataFrame, period: Period, now: datetime) -> int:
-    """Stage the month, then swap it into the mart in one atomic step."""
+class LoadError(RuntimeError):
+    """A month's new version is not fit to publish (it stays unpublished)."""
+
+
+def stage_version(client, mart: Mart, frame: pd.DataFrame, period: Period, run_id: str, now: datetime) -> int:
+    """The run's rows of the month in the mart's staging table (and nothing else of the month)."""
     params = _mart_params(mart, period)
+    client.command(read_sql("ch_clear_staging"), parameters=params)
     if frame.empty:  # (an empty result has no columns either)
-        client.command(read_sql("ch_drop_partition"), parameters=params)
         return 0
     first_loaded = client.query_df(read_sql("ch_first_loaded"), parameters=params)
-    rows = stamp_rows(frame[mart.columns], first_loaded, mart.key, now)
-    client.command(read_sql("ch_clear_staging"), parameters=params)
+    rows = stamp_rows(frame[mart.columns], first_loaded, mart.key, now).assign(load_id=run_id)
     client.insert_df(f"reports_db.{mart.staging}", rows)
-    client.command(read_sql(f"swap_{mart.name}_mart"), parameters=params)
-    client.command(read_sql("ch_clear_staging"), parameters=params)
     return len(rows)
+
+
+def append_version(client, mart: Mart, period: Period, run_id: str, expected: int) -> None:
+    """Add the staged rows to the mart beside the published ones, and check there is one per key."""
+    params = _mart_params(mart, period)
+    client.command(read_sql("ch_append_version"), parameters=params)
+    found, repeated = client.query(read_sql("ch_version_keys"),
+                                   parameters={**params, "load_id": run_id}).result_rows[0]
+    if repeated or found != expected:
+        raise LoadError(f"{mart.table} {period.label}: run {run_id} wrote {found} rows for {expected} keys"
+                        + (f" ({mart.key} {repeated} more than once)" if repeated else "")
+                        + "; the month stays as it was")
+
+
+def swap_version(client, mart: Mart, period: Period, rows: int) -> None:
+    """Make the partition exactly the staged rows: the older versions' rows go (in one atomic step)."""
+    params = _mart_params(mart, period)
+    if rows:
+        client.command(read_sql(f"swap_{mart.name}_mart"), parameters=params)
+        client.command(read_sql("ch_clear_staging"), parameters=params)
+    else:  # REPLACE PARTITION refuses an empty source
+        client.command(read_sql("ch_drop_partition"), parameters=params)
+
+
+def publish_month(client, settings: Settings, period: Period, frames: dict[str, pd.DataFrame], run_id: str,
+                  now: datetime) -> dict[str, int]:
+    """Publish one month: the load_log row is the commit. Readers see the month's previous load
+    until it is written and this run's rows after; a run killed at any step leaves at most
+    unpublished rows, which the next publish of the month swaps away."""
+    rows = {}
+    for name, mart in MARTS.items():
+        rows[name] = stage_version(client, mart, frames[name], period, run_id, now)
+        failpoint(settings, f"publish:staged:{name}")
+    for name, mart in MARTS.items():
+        append_version(client, mart, period, run_id, rows[name])
+        failpoint(settings, f"publish:appended:{name}")
+    client.insert_df("reports_db.load_log", _log_rows(period, rows, "success", "", run_id, now))  # one block: atomic
+    failpoint(settings, "publish:logged")
+    for name, mart in MARTS.items():
+        swap_version(client, mart, period, rows[name])
+        failpoint(settings, f"publish:swapped:{name}")
+    return rows
 
 
 def _log_rows(period: Period, rows: dict[str, int], status: str, message: str, run_id: str, now: datetime) -> pd.DataFrame:
@@ -136,23 +180,21 @@ def _log_rows(period: Period, rows: dict[str, int], status: str, message: str, r
 
 @task(name="publish_months", **DB_TASK)
 def publish_months(settings: Settings, run_id: str, periods: list[Period]) -> dict[date, dict[str, int]]:
-    """Swap each month's checked candidates into the marts, then log the load.
+    """Publish each month's checked candidates (see publish_month).
 
     The candidates are read from the work warehouse first: on chDB the serving path, which the
-    reports API reads, is taken only for the swaps.
+    reports API reads, is taken only for publishing.
     """
     with clickhouse_client(settings, WORK) as client:
-        candidates = {(period, name): client.query_df(read_sql("read_candidates"), parameters={
+        candidates = {period: {name: client.query_df(read_sql("read_candidates"), parameters={
                           "table": mart.candidates, "run_id": run_id, "report_date": period.month_start})
-                      for period in periods for name, mart in MARTS.items()}
+                               for name, mart in MARTS.items()}
+                      for period in periods}
+    failpoint(settings, "publish:read_candidates")
     now = utcnow()
-    loaded: dict[date, dict[str, int]] = {}
     with clickhouse_client(settings) as client:
-        for period in periods:
-            rows = {name: swap_month(client, mart, candidates[period, name], period, now)
-                    for name, mart in MARTS.items()}
-            client.insert_df("reports_db.load_log", _log_rows(period, rows, "success", "", run_id, now))
-            loaded[period.month_start] = rows
+        loaded = {period.month_start: publish_month(client, settings, period, candidates[period], run_id, now)
+                  for period in periods}
     logger = get_run_logger()
     for month, rows in loaded.items():
         logger.info("loaded %s for %s", ", ".join(f"{n} {c} rows" for n, c in rows.items()), f"{month:%Y-%m}")

@@ -14,6 +14,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 
 from bionicpro.db import clickhouse_client, pg_connection
+from bionicpro.faults import failpoint
 from bionicpro.pgio import copy_frame, read_sql
 from bionicpro.settings import CRM_DB, TELEMETRY_DB, WORK, Settings
 from tasks.common import DB_TASK
@@ -48,9 +49,10 @@ def collection_statements(settings: Settings) -> list[str]:
     return statements
 
 
-def _stage(client, names: tuple[str, ...], params: dict) -> dict[str, int]:
+def _stage(settings: Settings, client, names: tuple[str, ...], params: dict) -> dict[str, int]:
     for name in names:
         client.command(read_sql(name), parameters=params)
+        failpoint(settings, f"stage:{name}")
     return staged_rows(client, params["run_id"], names)
 
 
@@ -69,7 +71,7 @@ def stage_crm(settings: Settings, run_id: str, span_start: datetime, span_end: d
         if settings.warehouse_uses_chdb(WORK):
             for statement in collection_statements(settings):
                 client.command(statement)
-        counts = _stage(client, CRM_STAGES, {"run_id": run_id, "span_start": span_start, "span_end": span_end})
+        counts = _stage(settings, client, CRM_STAGES, {"run_id": run_id, "span_start": span_start, "span_end": span_end})
     get_run_logger().info("staged CRM rows of [%s, %s): %s", span_start, span_end, counts)
     return counts
 
@@ -79,7 +81,7 @@ def stage_telemetry(settings: Settings, run_id: str, window_start: datetime, win
     """Events and samples of [window_start, window_end), and the state events that reach into it."""
     params = {"run_id": run_id, "window_start": window_start, "window_end": window_end}
     with clickhouse_client(settings, WORK) as client:
-        counts = _stage(client, TELEMETRY_STAGES, params)
+        counts = _stage(settings, client, TELEMETRY_STAGES, params)
     get_run_logger().info("staged telemetry of [%s, %s): %s", window_start, window_end, counts)
     return counts
 
@@ -91,6 +93,7 @@ def drop_run(settings: Settings, run_id: str) -> None:
         abandoned = client.query(read_sql("abandoned_runs")).result_rows
         for table, partition in [(table, run_id) for table in RUN_TABLES] + abandoned:
             client.command(read_sql("drop_run"), parameters={"table": table, "run_id": partition})
+            failpoint(settings, f"drop_run:{table}")
     if abandoned:
         get_run_logger().info("dropped %d partition(s) of abandoned runs", len(abandoned))
 

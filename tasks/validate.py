@@ -6,6 +6,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from bionicpro.db import clickhouse_client
+from bionicpro.faults import failpoint
 from bionicpro.settings import WORK, Settings
 from expectations import MART_DATASETS, SOURCE_DATASETS, ValidationReport, build_docs, check, raise_for_blocking
 from tasks.common import PURE_TASK
@@ -20,6 +21,7 @@ def _run(settings: Settings, run_id: str, datasets: tuple[str, ...], run_name: s
         logger.info("%s %s: %d expectations, %d failed, %d bad rows", suite.dataset, suite.severity,
                     suite.evaluated, len(suite.failed), suite.bad_rows)
     raise_for_blocking(report)
+    failpoint(settings, f"check:{run_name.split('-')[0]}")
     return report
 
 

@@ -19,12 +19,14 @@ ISSUER = "https://sso.test/realms/bionicpro"
 AUDIENCE = "bionicpro-reports"
 USER_COLUMNS = ["report_date", "user_id", "user_uuid", "total_payments", "successful_payments",
                 "failed_payments_count", "active_subscriptions_count", "subscription_cost_total",
-                "support_tickets_opened", "support_tickets_resolved", "created_at", "last_updated"]
+                "support_tickets_opened", "support_tickets_resolved", "created_at", "last_updated", "load_id"]
 DEVICE_COLUMNS = ["report_date", "prosthetic_id", "user_id", "user_uuid", "prosthetic_uuid", "device_type",
                   "power_on_count", "power_off_count", "total_active_hours", "avg_discharge_rate_active",
                   "avg_discharge_rate_idle", "avg_charge_rate", "charge_cycles", "warning_count", "error_count",
-                  "critical_error_count", "downtime_minutes", "created_at", "last_updated"]
+                  "critical_error_count", "downtime_minutes", "created_at", "last_updated", "load_id"]
 LOG_COLUMNS = ["report_date", "mart", "rows", "horizon", "status", "message", "run_id", "loaded_at"]
+# Every row here is of one load, RUN: readers take a month's rows of its latest successful load.
+RUN = "test"
 
 
 def uuid_of(user_id: int) -> str:
@@ -35,7 +37,7 @@ def user_row(month: date, user_id: int, total: str, paid: str, failed: int, subs
              opened: int = 0, resolved: int = 0) -> list:
     stamp = datetime(2023, 1, 1)
     return [month, user_id, uuid_of(user_id), Decimal(total), Decimal(paid), failed, subs, Decimal(cost),
-            opened, resolved, stamp, stamp]
+            opened, resolved, stamp, stamp, RUN]
 
 
 def device_row(month: date, prosthetic_id: int, user_id: int, device_type: str, *, on: int, hours: float,
@@ -43,12 +45,12 @@ def device_row(month: date, prosthetic_id: int, user_id: int, device_type: str, 
                critical: int, downtime: int) -> list:
     stamp = datetime(2023, 1, 1)
     return [month, prosthetic_id, user_id, uuid_of(user_id), f"p-{prosthetic_id}", device_type, on, on, hours,
-            active, idle, charge, cycles, warnings, errors, critical, downtime, stamp, stamp]
+            active, idle, charge, cycles, warnings, errors, critical, downtime, stamp, stamp, RUN]
 
 
 def log_rows(month: date, horizon: datetime, status: str, loaded_at: datetime, users: int = 1,
              devices: int = 1) -> list[list]:
-    return [[month, mart, rows, horizon, status, "" if status == "success" else "blocking failure", "test",
+    return [[month, mart, rows, horizon, status, "" if status == "success" else "blocking failure", RUN,
              loaded_at] for mart, rows in (("user", users), ("prosthetic", devices))]
 
 

@@ -7,6 +7,8 @@
 --             the horizon of the latest successful load, the older of the two marts', epoch s)
 --   users    the user mart row of the month (0 or 1)
 --   devices  the user's prosthesis mart rows of the month
+-- Mart rows are those of the month's published load (load_id of its latest successful load_log
+-- row): rows of a run still publishing, or killed while publishing, are never read.
 SELECT
     (SELECT tuple(countIf(mart = 'user') > 0 AND countIf(mart = 'prosthetic') > 0,
                   toUnixTimestamp(least(argMaxIf(horizon, loaded_at, mart = 'user'),
@@ -17,9 +19,13 @@ SELECT
                              active_subscriptions_count, subscription_cost_total, support_tickets_opened,
                              support_tickets_resolved))
      FROM reports_db.report_user_monthly_metrics
-     WHERE report_date = {month:Date} AND $match) AS users,
+     WHERE report_date = {month:Date} AND $match
+       AND load_id = (SELECT argMax(run_id, loaded_at) FROM reports_db.load_log
+                       WHERE report_date = {month:Date} AND status = 'success')) AS users,
     (SELECT groupArray(tuple(prosthetic_id, prosthetic_uuid, device_type, total_active_hours, power_on_count,
                              avg_discharge_rate_active, avg_discharge_rate_idle, avg_charge_rate, charge_cycles,
                              warning_count, error_count, critical_error_count, downtime_minutes))
      FROM reports_db.report_prosthetic_monthly_metrics
-     WHERE report_date = {month:Date} AND $match) AS devices
+     WHERE report_date = {month:Date} AND $match
+       AND load_id = (SELECT argMax(run_id, loaded_at) FROM reports_db.load_log
+                       WHERE report_date = {month:Date} AND status = 'success')) AS devices

@@ -1,4 +1,6 @@
--- created_at of the rows already in the month's partition, kept across reloads.
+-- created_at of the month's published rows (the latest successful load's), kept across reloads.
 SELECT {key:Identifier}, created_at
 FROM reports_db.{table:Identifier}
 WHERE report_date = {report_date:Date}
+  AND load_id = (SELECT argMax(run_id, loaded_at) FROM reports_db.load_log
+                 WHERE report_date = {report_date:Date} AND status = 'success')
