@@ -66,7 +66,7 @@ def main() -> None:
     elif scenario == "daily":
         from flows.daily import bionicpro_etl_daily
 
-        result = bionicpro_etl_daily(report_date=last, recompute=False, catch_up=True)
+        result = bionicpro_etl_daily(report_date=last)
     elif scenario == "backfill":
         from flows.backfill import bionicpro_backfill
 

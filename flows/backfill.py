@@ -19,7 +19,7 @@ from prefect.runtime import flow_run
 
 from blocks import resolve_settings
 from expectations import DataQualityError
-from flows.daily import bionicpro_etl_daily, today_utc
+from flows.daily import bionicpro_etl_month, today_utc
 from flows.months import load_months, note_arrivals
 from tasks.common import PURE_TASK, Period
 from tasks.load import read_load_status, utcnow
@@ -60,11 +60,11 @@ def check_range(start_date: date, end_date: date, today: date) -> None:
 
 @task(name="backfill_month", **PURE_TASK)
 def backfill_month(report_date: date, recompute: bool, blocks: dict[str, str | None]) -> dict:
-    """One month through the daily flow (a subflow run); a failure is reported, not raised."""
+    """One month as a subflow run; a failure is reported, not raised."""
     started = time.perf_counter()
     row = {"month": f"{report_date:%Y-%m}", "report_date": report_date.isoformat()}
     try:
-        rows = bionicpro_etl_daily(report_date=report_date, recompute=recompute, catch_up=False, **blocks)
+        rows = bionicpro_etl_month(report_date=report_date, recompute=recompute, blocks=blocks)
         row.update(user_rows=rows["user"], prosthetic_rows=rows["prosthetic"], status="loaded")
     except Exception as error:  # noqa: BLE001 - the other months go on; the run fails at the end
         get_run_logger().error("%s failed: %s", row["month"], error)
@@ -74,7 +74,7 @@ def backfill_month(report_date: date, recompute: bool, blocks: dict[str, str | N
 
 
 def run_each(chosen: list[date], recompute: bool, max_concurrency: int, blocks: dict) -> list[dict]:
-    """Each month as its own daily-flow run, ``max_concurrency`` at a time."""
+    """Each month as its own flow run, ``max_concurrency`` at a time."""
     results: list[dict] = []
     running: list[PrefectFuture] = []
     for report_date in chosen:

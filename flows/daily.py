@@ -30,27 +30,13 @@ def resolve_report_date(report_date: date | None, scheduled_start: datetime | No
     return report_date
 
 
-@flow(name="bionicpro_etl_daily")
-def bionicpro_etl_daily(
-    report_date: date | None = None,
-    recompute: bool = False,
-    catch_up: bool = True,
-    crm_block: str | None = None,
-    telemetry_block: str | None = None,
-    clickhouse_block: str | None = None,
-) -> dict[str, int]:
-    """Compute and load the month containing ``report_date`` (default: yesterday, UTC), to date.
-
-    ``recompute``: recompute every day of the month from the sources, not only new or stale days
-    (after source rows were edited in place or inserted with a backdated ``created_at``).
-    ``catch_up``: look at the rows that arrived since the previous run, and reload, in the same
-    pass, the earlier loaded months they changed (each to the horizon it was loaded to).
-    ``*_block``: Prefect block names of the databases; unset means the environment's settings.
-    """
+def run_month(report_date: date | None, recompute: bool, catch_up: bool, blocks: dict[str, str | None]) -> dict[str, int]:
+    """The month containing ``report_date`` (default: yesterday, UTC) to date; with ``catch_up``
+    also the earlier loaded months that rows arrived since the previous run changed."""
     run_started = utcnow()
     period = Period(resolve_report_date(report_date, flow_run.scheduled_start_time, today_utc()))
     run_id = str(flow_run.id or f"local-{run_started:%Y%m%d%H%M%S%f}")
-    settings = resolve_settings(crm_block, telemetry_block, clickhouse_block)
+    settings = resolve_settings(**blocks)
     logger = get_run_logger()
     logger.info("report_date=%s: month %s, horizon %s", period.report_date, period.label, period.horizon)
     try:
@@ -66,3 +52,30 @@ def bionicpro_etl_daily(
     finally:
         if flow_run.parent_flow_run_id is None:
             build_data_docs(settings)
+
+
+@flow(name="bionicpro_etl_daily")
+def bionicpro_etl_daily(
+    report_date: date | None = None,
+    recompute: bool = False,
+    crm_block: str | None = None,
+    telemetry_block: str | None = None,
+    clickhouse_block: str | None = None,
+) -> dict[str, int]:
+    """Compute and load the month containing ``report_date`` (default: yesterday, UTC), to date,
+    and reload, in the same pass, the earlier loaded months that rows arrived since the previous
+    run changed (each to the horizon it was loaded to).
+
+    ``recompute``: recompute every day of the month from the sources, not only new or stale days
+    (after source rows were edited in place or inserted with a backdated ``created_at``).
+    ``*_block``: Prefect block names of the databases; unset means the environment's settings.
+    """
+    return run_month(report_date, recompute, True, {"crm_block": crm_block, "telemetry_block": telemetry_block,
+                                                    "clickhouse_block": clickhouse_block})
+
+
+@flow(name="bionicpro_etl_month")
+def bionicpro_etl_month(report_date: date, recompute: bool, blocks: dict[str, str | None]) -> dict[str, int]:
+    """One month to ``report_date``, without the arrival catch-up: a backfill's subflow. Not
+    deployed, so its switches are not parameters an operator can set on a deployment."""
+    return run_month(report_date, recompute, False, blocks)

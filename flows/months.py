@@ -67,10 +67,22 @@ def load_months(settings: Settings, periods: list[Period], recompute: bool, run_
             record_failed_loads(settings, periods, str(error), run_id)
         publish_report(span.label, periods, None, reports + [error.report], str(error))
         raise
+    except Exception as error:  # an outage: logged too, so `backfill --mode failed` finds the months
+        record_outage(settings, periods, f"{type(error).__name__}: {error}", run_id)
+        raise
     finally:
         drop_run(settings, run_id)
     publish_report(span.label, periods, loaded, reports, None)
     return loaded
+
+
+def record_outage(settings: Settings, periods: list[Period], message: str, run_id: str) -> None:
+    """Log the months as failed; when the warehouse itself is what failed, say so and go on to
+    raise the original error (the months then simply have no record of this attempt)."""
+    try:
+        record_failed_loads.with_options(retries=0)(settings, periods, message, run_id)
+    except Exception as error:  # noqa: BLE001 - the run's own error is the one to raise
+        get_run_logger().warning("could not write the failure to load_log: %s: %s", type(error).__name__, error)
 
 
 def publish_report(label: str, periods: list[Period], loaded: dict | None, reports: list, failure: str | None) -> None:

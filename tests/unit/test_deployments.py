@@ -46,6 +46,17 @@ def test_deployment_parameters_are_parameters_of_the_flows(deployments):
         assert set(deployment["parameters"]) <= set(flow.parameters.properties)
 
 
+def test_deployed_flows_expose_only_operator_parameters(deployments):
+    """A switch a parent flow passes to its subflows (the backfill's no catch-up) is not a
+    parameter of a deployed flow: an operator could otherwise skip part of the daily run."""
+    by_name, _ = deployments
+    public = {"daily": {"report_date", "recompute", "crm_block", "telemetry_block", "clickhouse_block"},
+              "backfill": {"start_date", "end_date", "mode", "max_concurrency", "crm_block", "telemetry_block",
+                           "clickhouse_block"}}
+    for name, expected in public.items():
+        assert set(_flow(by_name[name]["entrypoint"]).parameters.properties) == expected, name
+
+
 def test_report_date_is_coerced_from_text_and_bad_dates_are_refused():
     from prefect.exceptions import ParameterTypeError
 
