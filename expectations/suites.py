@@ -9,9 +9,12 @@ The suites run on GX's SQL path over the rows of one ``run_id`` (a batch of the 
 ``expectations.checks``): built-in column expectations where they work on ClickHouse, and
 ``UnexpectedRowsExpectation`` for a rule that is a query of bad rows. In those queries ``{batch}``
 is the run's rows of the dataset's table; ``RUN`` is that run's id, so a join with another staged
-table (``stage_prosthetics``, ``stage_users``) reads the same run's rows only. A query selects the
-dataset's key columns first (they name the failing rows in reports), orders by them and stops at
-``BAD_ROWS_CAP`` rows (the bad-row count of a rule is exact up to that many).
+table (``stage_prosthetics``, ``stage_users``, ``stage_lookback``) reads the same run's rows only. A
+query selects the dataset's key columns first (they name the failing rows in reports), orders by
+them and stops at ``BAD_ROWS_CAP`` rows (the bad-row count of a rule is exact up to that many).
+
+Which rows are blocking bad data, which only warnings, and why: docs/etl.md, "Readings of the
+contract".
 
 Rules that staging makes impossible are not declared: every ``*_not_null`` rule of the pandas
 suites was on a column that PostgreSQL declares NOT NULL and ``schema/work.sql`` stages into a
@@ -42,6 +45,11 @@ LATE_ARRIVAL_S = 3600
 LATE_ROWS_MOSTLY = 0.95
 #: Volume warning: a staged day with fewer rows than this share of the run's mean day.
 MIN_DAY_VOLUME_FRACTION = 0.5
+#: What a battery's sensors can read: one Li-ion cell (the devices read 3.3 to 4.3 V) is never
+#: negative nor above 5 V; a battery temperature sensor measures -40 to 125 °C (999.9, the largest
+#: value of the source's numeric(4,1), is a sensor's fault code, not a temperature).
+VOLTAGE_RANGE_V = (0, 5)
+TEMPERATURE_RANGE_C = (-40, 125)
 #: The marts' money type is Decimal(12, 2): a value must stay below 10^10 in magnitude.
 MONEY_LIMIT = 10**10
 #: Bad rows counted and returned per UnexpectedRowsExpectation at most.
@@ -172,6 +180,48 @@ def not_ahead_of_arrival(keys: tuple[str, ...], time_column: str, what: str) -> 
     )
 
 
+def event_value_finite() -> gxe.Expectation:
+    # As text: a NaN or an infinity has no JSON form in GX's stored results.
+    return bad_rows(
+        EVENT_KEYS,
+        "SELECT event_id, toString(event_value) AS value FROM {batch} "
+        "WHERE event_value IS NOT NULL AND NOT isFinite(assumeNotNull(event_value))",
+        "Device fault: an event's `event_value`, when set, is a finite number (not NaN, not "
+        "+/-Infinity). No mart figure reads the value (the resend rule reads NaN as NULL), so the "
+        "rows are reported, not blocked.",
+    )
+
+
+def user_is_owner() -> gxe.Expectation:
+    # Events of unknown devices keep their own user as the owner: prosthetic_known blocks them.
+    return bad_rows(
+        EVENT_KEYS,
+        f"WITH (SELECT (groupArray(prosthetic_id), groupArray(user_id)) "
+        f"FROM {DB}.stage_prosthetics WHERE run_id = {RUN}) AS owners "
+        "SELECT event_id, prosthetic_id, user_id, "
+        "transform(prosthetic_id, owners.1, owners.2, user_id) AS owner_id "
+        "FROM {batch} WHERE user_id != owner_id",
+        "Owner: an event's `user_id` is the owner of its prosthesis (crm_prosthetics.user_id). "
+        "The marts count events per prosthesis and take the user from the CRM, which keeps only the "
+        "current owner (a device that changed hands has older events of another user), so the rows "
+        "are reported, not blocked.",
+    )
+
+
+def arrived_dated_ahead() -> gxe.Expectation:
+    return bad_rows(
+        EVENT_KEYS,
+        f"SELECT event_id, prosthetic_id, event_timestamp, created_at FROM {DB}.stage_lookback "
+        f"WHERE run_id = {RUN} AND created_at IS NOT NULL "
+        f"AND {_micros('event_timestamp')} - {_micros('created_at')} > {MAX_AHEAD_OF_ARRIVAL_S * 10**6}",
+        "Dated ahead: an event that reached the server during the days the run computes "
+        f"(`created_at`) is dated after them and more than 5 minutes ({MAX_AHEAD_OF_ARRIVAL_S} s) "
+        "after its arrival. It breaks not_ahead_of_arrival, which will block the month of its date; "
+        "no window stages it before that date and no day of this run counts it, so the run that "
+        "saw it arrive reports it.",
+    )
+
+
 def _volume(dataset: str, time_column: str) -> gxe.Expectation:
     return bad_rows(
         ("day",),
@@ -223,6 +273,9 @@ TELEMETRY_EVENTS = Dataset(
     warning=(
         ("late_rows_share", _late_rows("telemetry_events", "event_id", "event_timestamp")),
         ("volume", _volume("telemetry_events", "event_timestamp")),
+        ("event_value_finite", event_value_finite()),
+        ("user_is_owner", user_is_owner()),
+        ("arrived_dated_ahead", arrived_dated_ahead()),
     ),
 )
 
@@ -249,6 +302,29 @@ BATTERY_METRICS = Dataset(
                 "WHERE (is_charging AND current_ma <= 0) OR (NOT is_charging AND current_ma > 0)",
                 "Bad data: the sign of `current_ma` agrees with `is_charging` (charging requires "
                 "`current_ma > 0`, not charging requires `current_ma <= 0`).",
+            ),
+        ),
+        (
+            "voltage_range",
+            between(
+                "voltage",
+                f"Bad data: `voltage` is a cell's voltage, {VOLTAGE_RANGE_V[0]} to {VOLTAGE_RANGE_V[1]} V; "
+                "a sample whose sensors read what cannot be is not a measurement (its `current_ma` "
+                "would enter the discharge and charge rates).",
+                min_value=VOLTAGE_RANGE_V[0],
+                max_value=VOLTAGE_RANGE_V[1],
+            ),
+        ),
+        (
+            "temperature_range",
+            between(
+                "temperature_c",
+                f"Bad data: `temperature_c` is within what a battery temperature sensor measures, "
+                f"{TEMPERATURE_RANGE_C[0]} to {TEMPERATURE_RANGE_C[1]} °C (999.9 is a fault code); a "
+                "sample whose sensors read what cannot be is not a measurement (its `current_ma` "
+                "would enter the discharge and charge rates).",
+                min_value=TEMPERATURE_RANGE_C[0],
+                max_value=TEMPERATURE_RANGE_C[1],
             ),
         ),
         ("not_before_purchase", not_before_purchase(SAMPLE_KEYS, "metric_timestamp")),

@@ -21,19 +21,26 @@ CREATE TABLE IF NOT EXISTS bionicpro_work.stage_events (
 PARTITION BY run_id
 ORDER BY tuple();
 
--- State events before the first staged day that can still reach into it: everything of the last
--- 24 hours (a session lasts at most 24 h), and per prosthesis the last power_on/critical_error of
--- the 7 days before (an open downtime lasts at most 7 days). Already checked by earlier runs.
+-- Events outside the staged days that the run needs. Before them, the state events that can still
+-- reach into them: everything of the last 24 hours (a session lasts at most 24 h), and per
+-- prosthesis the last power_on/critical_error of the 7 days before (an open downtime lasts at most
+-- 7 days); already checked by earlier runs, created_at NULL. After them, the events that reached
+-- the server during the staged days (created_at set) but are dated after them: no computation of
+-- the run reads them (it stops at the window's end), the arrival rule of the checks does, since no
+-- window holds such a row before its date comes.
 CREATE TABLE IF NOT EXISTS bionicpro_work.stage_lookback (
     run_id          String,
     event_id        Int64,
     prosthetic_id   Int32,
     event_type      String,
     event_timestamp DateTime64(6, 'UTC'),
-    event_value     Nullable(Float64)
+    event_value     Nullable(Float64),
+    created_at      Nullable(DateTime64(6, 'UTC'))
 ) ENGINE = MergeTree
 PARTITION BY run_id
 ORDER BY tuple();
+-- Work databases made before the column existed (the staging statement names its columns).
+ALTER TABLE bionicpro_work.stage_lookback ADD COLUMN IF NOT EXISTS created_at Nullable(DateTime64(6, 'UTC'));
 
 CREATE TABLE IF NOT EXISTS bionicpro_work.stage_battery (
     run_id           String,
@@ -43,10 +50,15 @@ CREATE TABLE IF NOT EXISTS bionicpro_work.stage_battery (
     charge_level     Float64,
     current_ma       Int64,
     is_charging      Bool,
-    created_at       DateTime64(6, 'UTC')
+    created_at       DateTime64(6, 'UTC'),
+    voltage          Float64,
+    temperature_c    Float64
 ) ENGINE = MergeTree
 PARTITION BY run_id
 ORDER BY tuple();
+-- Work databases made before the sensor columns were checked (the staging statement names its columns).
+ALTER TABLE bionicpro_work.stage_battery ADD COLUMN IF NOT EXISTS voltage Float64;
+ALTER TABLE bionicpro_work.stage_battery ADD COLUMN IF NOT EXISTS temperature_c Float64;
 
 -- The CRM: all users and prostheses; payments, subscriptions and tickets of the run's months.
 CREATE TABLE IF NOT EXISTS bionicpro_work.stage_users (

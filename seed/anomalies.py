@@ -12,6 +12,8 @@ Rules (the keys of the returned dict, with the rows each inserts):
 - ``charge_level_out_of_range``: battery samples with charge_level 120 and -5.
 - ``current_sign_contradicts_charging``: a sample charging with current_ma < 0, one not charging
   with current_ma > 0.
+- ``voltage_out_of_range``: a sample with voltage -9.
+- ``temperature_out_of_range``: a sample with temperature_c 999.9 (a sensor's fault code).
 - ``unknown_event_type``: an event of type ``teleport``.
 - ``unknown_severity``: an event of severity ``fatal``.
 - ``telemetry_before_purchase``: a CRM prosthesis of user 1 bought 10 days after ``day``, and an
@@ -35,7 +37,8 @@ from bionicpro.settings import CRM_DB, TELEMETRY_DB, Settings
 
 RULES = (
     "unknown_prosthetic_id", "unknown_user_id", "charge_level_out_of_range",
-    "current_sign_contradicts_charging", "unknown_event_type", "unknown_severity",
+    "current_sign_contradicts_charging", "voltage_out_of_range", "temperature_out_of_range",
+    "unknown_event_type", "unknown_severity",
     "telemetry_before_purchase", "event_after_created_at",
 )
 
@@ -99,6 +102,8 @@ def insert_anomalies_counted(settings: Settings, day: date) -> tuple[dict[str, i
         ("charge_level_out_of_range", known_prosthetic, at(10, 35), -5.0, 3.20, -200, 30.0, False),
         ("current_sign_contradicts_charging", known_prosthetic, at(10, 40), 60.0, 3.90, -500, 31.0, True),
         ("current_sign_contradicts_charging", known_prosthetic, at(10, 45), 61.0, 3.90, 700, 31.0, False),
+        ("voltage_out_of_range", known_prosthetic, at(10, 50), 62.0, -9.0, -200, 31.0, False),
+        ("temperature_out_of_range", known_prosthetic, at(10, 55), 62.0, 3.90, -200, 999.9, False),
     ]
     rules = dict.fromkeys(RULES, 0)
     with pg_connection(settings, TELEMETRY_DB) as conn, conn.cursor() as cur:

@@ -16,8 +16,10 @@ COLUMNS = {
     "stage_prosthetics": ("run_id", "prosthetic_id", "prosthetic_uuid", "user_id", "device_type", "purchase_date"),
     "stage_events": ("run_id", "event_id", "prosthetic_id", "user_id", "event_type", "severity",
                      "event_timestamp", "event_value", "created_at"),
+    "stage_lookback": ("run_id", "event_id", "prosthetic_id", "event_type", "event_timestamp", "event_value",
+                       "created_at"),
     "stage_battery": ("run_id", "metric_id", "prosthetic_id", "metric_timestamp", "charge_level", "current_ma",
-                      "is_charging", "created_at"),
+                      "is_charging", "created_at", "voltage", "temperature_c"),
     "stage_payments": ("run_id", "payment_id", "user_id", "subscription_id", "amount", "status", "payment_date"),
     "stage_subscriptions": ("run_id", "subscription_id", "user_id", "monthly_cost", "start_date", "end_date"),
     "stage_tickets": ("run_id", "ticket_id", "user_id", "created_at", "resolved_at"),
@@ -62,16 +64,26 @@ def good_rows() -> dict[str, list[dict]]:
              "event_timestamp": ts(at), "event_value": None, "created_at": ts(at).replace(second=1)}
             for i, t, s, at in events
         ],
+        "stage_lookback": [
+            # a state event before the window (its arrival was checked by its own run)
+            {"event_id": 90, "prosthetic_id": 10, "event_type": "power_on",
+             "event_timestamp": ts("2024-01-14 22:00:00"), "event_value": None, "created_at": None},
+            # arrived during the window, dated after it, exactly 5 minutes ahead: allowed
+            {"event_id": 91, "prosthetic_id": 10, "event_type": "grip",
+             "event_timestamp": ts("2024-01-16 00:00:00"), "event_value": 12.5,
+             "created_at": ts("2024-01-15 23:55:00")},
+        ],
+        # voltage and temperature_c of samples 2 and 3 sit on the bounds of their ranges
         "stage_battery": [
             {"metric_id": 1, "prosthetic_id": 10, "metric_timestamp": ts("2024-01-15 08:30:00"),
              "charge_level": 80.5, "current_ma": -120, "is_charging": False,
-             "created_at": ts("2024-01-15 08:30:02")},
+             "created_at": ts("2024-01-15 08:30:02"), "voltage": 3.98, "temperature_c": 31.5},
             {"metric_id": 2, "prosthetic_id": 10, "metric_timestamp": ts("2024-01-15 12:00:00"),
              "charge_level": 100.0, "current_ma": 900, "is_charging": True,
-             "created_at": ts("2024-01-15 12:00:02")},
+             "created_at": ts("2024-01-15 12:00:02"), "voltage": 5.0, "temperature_c": 125.0},
             {"metric_id": 3, "prosthetic_id": 11, "metric_timestamp": ts("2024-01-15 00:00:00"),
              "charge_level": 0.0, "current_ma": 0, "is_charging": False,
-             "created_at": ts("2024-01-15 00:05:00")},
+             "created_at": ts("2024-01-15 00:05:00"), "voltage": 0.0, "temperature_c": -40.0},
         ],
         "stage_payments": [
             {"payment_id": 100, "user_id": 1, "subscription_id": 1000, "amount": Decimal("49.90"),

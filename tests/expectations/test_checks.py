@@ -36,7 +36,7 @@ def _add(table, index, **values):
     return change
 
 
-EV, BA = "stage_events", "stage_battery"
+EV, BA, LB = "stage_events", "stage_battery", "stage_lookback"
 UM, PM = "user_mart_candidates", "prosthetic_mart_candidates"
 
 CASES = [
@@ -51,6 +51,11 @@ CASES = [
     ("battery_metrics", "prosthetic_known", _set(BA, 0, prosthetic_id=99), None, 1),
     ("battery_metrics", "charge_level_range", _set(BA, 1, charge_level=100.5), None, 2),
     ("battery_metrics", "current_sign", _set(BA, 1, current_ma=-5), None, 2),
+    ("battery_metrics", "voltage_range", _set(BA, 1, voltage=-9.0), None, 2),
+    ("battery_metrics", "voltage_range", _set(BA, 1, voltage=5.001), None, 2),
+    ("battery_metrics", "voltage_range", _set(BA, 0, voltage=float("nan")), None, 1),
+    ("battery_metrics", "temperature_range", _set(BA, 1, temperature_c=999.9), None, 2),
+    ("battery_metrics", "temperature_range", _set(BA, 2, temperature_c=-40.1), None, 3),
     ("battery_metrics", "not_before_purchase",
      _set(BA, 2, metric_timestamp=ts("2024-01-14 23:59:59"), created_at=ts("2024-01-15 00:00:00")), None, 3),
     ("battery_metrics", "not_ahead_of_arrival",
@@ -129,6 +134,40 @@ def test_each_blocking_rule_fires_on_a_bad_row(work, stage, dataset, rule, chang
     assert failure.bad_rows >= 1
     assert str(key) in failure.example_keys(), failure.summary()
     assert failure.description
+
+
+# (rule, change of the good rows, example key): rows the contract does not call bad data, reported
+WARNING_CASES = [
+    ("event_value_finite", _set(EV, 1, event_value=float("nan")), 2),
+    ("event_value_finite", _set(EV, 2, event_value=float("inf")), 3),
+    ("event_value_finite", _set(EV, 3, event_value=float("-inf")), 4),
+    ("user_is_owner", _set(EV, 1, user_id=2), 2),  # a known user, owner of prosthesis 11, not 10
+    ("arrived_dated_ahead", _add(LB, 1, event_id=92, event_timestamp=ts("2030-01-01 00:00:00")), 92),
+    ("arrived_dated_ahead", _set(LB, 1, created_at=ts("2024-01-15 23:54:59")), 91),  # 301 s ahead
+]
+
+
+@pytest.mark.parametrize("rule,change,key", WARNING_CASES, ids=[f"{c[0]}-{c[2]}" for c in WARNING_CASES])
+def test_each_event_warning_fires_on_its_row_and_does_not_block(work, stage, rule, change, key):
+    settings, _ = work
+    rows = good_rows()
+    change(rows)
+    report = _run(settings, stage(rows), ["telemetry_events"])
+    assert report.passed, report.to_markdown()
+    assert _failed(report, "warning") == {rule}, report.to_markdown()
+    failure = next(f for f in report.warning_failures if f.rule == rule)
+    assert failure.bad_rows == 1
+    assert failure.example_keys() == f"event_id={key}", failure.summary()
+    assert failure.description
+
+
+def test_look_back_rows_are_not_arrivals(work, stage):
+    """Look-back rows (``created_at`` NULL) are not arrivals: their own runs checked them."""
+    settings, _ = work
+    rows = good_rows()
+    rows[LB][0]["event_timestamp"] = ts("2030-01-01 00:00:00")
+    report = _run(settings, stage(rows), ["telemetry_events"])
+    assert "arrived_dated_ahead" not in _failed(report, "warning")
 
 
 def test_late_rows_share_and_volume_are_warnings(work, stage):
