@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import time
 from datetime import date, datetime, timedelta, timezone
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,20 +25,47 @@ def main() -> None:
     os.environ.setdefault("PREFECT_HOME", str(get_settings().data_path / "prefect"))
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _refuse(option: str, message: str) -> NoReturn:
+    """One line on stderr and exit 2 (a usage error), before anything is started."""
+    typer.echo(f"Error: {option}: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
 def _parse_date(value: str | None, option: str) -> date | None:
+    """YYYY-MM-DD only (``date.fromisoformat`` also takes 20240115), and not after today (UTC)."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value) if _DAY.fullmatch(value) else None
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+        day = None
+    if day is None:
+        _refuse(option, f"{value!r} is not a date (YYYY-MM-DD)")
+    if day > _today():
+        _refuse(option, f"{day} is in the future (today is {_today()}, UTC)")
+    return day
 
 
 def _parse_month(value: str) -> date:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", value):
+        _refuse("--month", f"{value!r} is not a month (YYYY-MM)")
     try:
         return datetime.strptime(value, "%Y-%m").date()
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a month (YYYY-MM)", param_hint="--month") from None
+        _refuse("--month", f"{value!r} is not a month (YYYY-MM)")
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (systemd, docker, a CI runner) stops a long command as Ctrl-C does: its ``finally``
+    blocks and atexit handlers stop what it started instead of leaving it running."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @app.command()
@@ -73,33 +102,49 @@ def counts() -> None:
 
 
 @app.command()
-def etl(report_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default yesterday (UTC)")] = None) -> None:
+def etl(
+    report_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD, not after today; default yesterday (UTC)")] = None,
+    recompute: Annotated[bool, typer.Option(help="recompute every day of the month from the sources, e.g. after "
+                                                 "source rows were fixed in place")] = False,
+) -> None:
     """Run the daily flow once, in this process, for the month containing REPORT_DATE."""
+    day = _parse_date(report_date, "--report-date")
+    _interrupt_on_sigterm()
+    from bionicpro.stack import prefect_api
     from flows.daily import bionicpro_etl_daily
 
-    rows = bionicpro_etl_daily(report_date=_parse_date(report_date, "--report-date"))
+    with prefect_api():
+        rows = bionicpro_etl_daily(report_date=day, recompute=recompute)
     console.print(rows)
 
 
 @app.command()
 def backfill(
     start: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the oldest source row")] = None,
-    end: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default yesterday (UTC)")] = None,
+    end: Annotated[str | None, typer.Option(help="YYYY-MM-DD, not after today; default yesterday (UTC)")] = None,
     mode: Annotated[str, typer.Option(help="missing | failed | all")] = "missing",
 ) -> None:
     """Run the backfill flow in this process: every month from START to END, one run per month."""
-    from bionicpro.inspect import first_source_day
-    from bionicpro.settings import get_settings
+    if mode not in ("missing", "failed", "all"):
+        _refuse("--mode", f"{mode!r} is not one of missing, failed, all")
+    last = _parse_date(end, "--end") or _today() - timedelta(days=1)
+    first = _parse_date(start, "--start")
+    if first is None:
+        from bionicpro.inspect import first_source_day
+        from bionicpro.settings import get_settings
+
+        first = first_source_day(get_settings())
+        if first is None:
+            _refuse("--start", "no source rows: seed first (bionicpro seed)")
+    if first > last:
+        _refuse("--start" if start else "--end", f"the start, {first}, is after the end, {last}")
+    _interrupt_on_sigterm()
+    from bionicpro.stack import prefect_api
     from flows.backfill import bionicpro_backfill
 
-    last = _parse_date(end, "--end") or datetime.now(timezone.utc).date() - timedelta(days=1)
-    first = _parse_date(start, "--start") or first_source_day(get_settings())
-    if first is None:
-        raise typer.BadParameter("no source rows: seed first (bionicpro seed)", param_hint="--start")
-    if mode not in ("missing", "failed", "all"):
-        raise typer.BadParameter(f"{mode!r} is not one of missing, failed, all", param_hint="--mode")
     started = time.perf_counter()
-    table = bionicpro_backfill(start_date=first, end_date=last, mode=mode)
+    with prefect_api():
+        table = bionicpro_backfill(start_date=first, end_date=last, mode=mode)
     for row in table:
         console.print(row)
     console.print(f"{len(table)} month(s) in {time.perf_counter() - started:.1f} s")
@@ -148,7 +193,8 @@ def _where_to_look(settings, stack_ui: str | None) -> None:
     if stack_ui:
         console.print(f"Prefect UI: {stack_ui} (flow runs, their logs and artifacts, deployments)")
     else:
-        console.print("Prefect UI: `make up`, then http://127.0.0.1:4200 (flow runs, logs, artifacts, deployments)")
+        console.print(f"Prefect UI: `make up`, then http://127.0.0.1:{settings.prefect_port} "
+                      "(flow runs, logs, artifacts, deployments)")
     console.print("Marts:      reports_db.report_user_monthly_metrics, reports_db.report_prosthetic_monthly_metrics "
                   f"({settings.describe()['reports_db']})")
 
@@ -163,6 +209,7 @@ def demo() -> None:
     from seed import SeedConfig, seed_database
 
     settings = get_settings()
+    _interrupt_on_sigterm()
     init()
     console.rule("seed (default profile)")
     started = time.perf_counter()
@@ -195,23 +242,38 @@ def _prefect(*args: str) -> list[str]:
 
 @app.command()
 def up() -> None:
-    """Keep a Prefect server, the deployments, a worker and the reports API running (Ctrl-C stops)."""
+    """Keep a Prefect server, the deployments, a worker and the reports API running; Ctrl-C or SIGTERM
+    stops them all, and the embedded PostgreSQL unless another process still uses it."""
+    from bionicpro.embedded import release_postgres
     from bionicpro.settings import get_settings
-    from bionicpro.stack import local_stack
+    from bionicpro.stack import StackError, local_stack, signals_held
 
     settings = get_settings()
-    init()
-    with local_stack(settings, with_api=True) as stack:
-        _where_to_look(settings, stack.ui_url)
-        console.print("Run a day:  PREFECT_API_URL=" + stack.api_url +
-                      " .venv/bin/prefect deployment run bionicpro_etl_daily/daily --param report_date=YYYY-MM-DD --watch")
-        console.print("Ctrl-C stops everything.")
-        try:
+    _interrupt_on_sigterm()
+    failed = False
+    try:
+        init()
+        with local_stack(settings, with_api=True) as stack:
+            _where_to_look(settings, stack.ui_url)
+            if stack.reports_url:
+                console.print(f"Reports API: {stack.reports_url} (docs at {stack.reports_url}/docs)")
+            console.print("Run a day:  PREFECT_API_URL=" + stack.api_url +
+                          " .venv/bin/prefect deployment run bionicpro_etl_daily/daily --param report_date=YYYY-MM-DD --watch")
+            console.print("Ctrl-C (or SIGTERM) stops everything.")
             while all(process.poll() is None for _, process in stack.children):
                 time.sleep(1)
             console.print(f"[red]a service stopped; see {stack.logs}")
-        except KeyboardInterrupt:
-            console.print("stopping")
+            failed = True
+    except StackError as error:
+        console.print(f"[red]{error}")
+        failed = True
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        with signals_held():
+            release_postgres(settings.postgres_dir)
+    if failed:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     clickhouse_url: SecretStr | None = Field(default=None, alias="CLICKHOUSE_URL")
     clickhouse_work_url: SecretStr | None = Field(default=None, alias="CLICKHOUSE_WORK_URL")
     data_dir: Path = Field(default=Path(".data"), alias="BIONICPRO_DATA_DIR")
+    # The Prefect server (and UI) that `make up` and `make demo` start.
+    prefect_port: int = Field(default=4200, ge=1, le=65535, alias="BIONICPRO_PREFECT_PORT")
     # The fault-injection suite's hook (tests/faults): the named point kills the process there.
     failpoint: str | None = Field(default=None, alias="BIONICPRO_FAILPOINT")
 
