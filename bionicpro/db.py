@@ -17,13 +17,29 @@ from bionicpro.settings import SERVING, Settings
 SESSION_SETTINGS = {"session_timezone": "UTC", "date_time_input_format": "basic"}
 
 
+# A source that accepts connections but never answers must fail the run, not hang it: the retry
+# policy can only act on an error.
+CONNECT_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_S = 1800  # one source statement, or one staging pull from a source
+
+
+class SourceUnavailable(ConnectionError):
+    """A source database refused, stopped answering or dropped the connection (named in the message)."""
+
+
 @contextmanager
 def pg_connection(settings: Settings, database: str) -> Iterator[psycopg2.extensions.connection]:
     """A PostgreSQL connection in UTC; committed on success, rolled back on error."""
-    conn = psycopg2.connect(settings.postgres_url(database), options="-c TimeZone=UTC")
+    try:
+        conn = psycopg2.connect(settings.postgres_url(database), connect_timeout=CONNECT_TIMEOUT_S,
+                                options=f"-c TimeZone=UTC -c statement_timeout={STATEMENT_TIMEOUT_S * 1000}")
+    except psycopg2.OperationalError as error:
+        raise SourceUnavailable(f"{database}: no connection within {CONNECT_TIMEOUT_S} s: {error}".strip()) from None
     try:
         with conn:
             yield conn
+    except psycopg2.OperationalError as error:  # includes the statement timeout
+        raise SourceUnavailable(f"{database}: {error}".strip()) from error
     finally:
         conn.close()
 

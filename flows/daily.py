@@ -9,7 +9,8 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from blocks import resolve_settings
-from flows.months import load_months, note_arrivals
+from bionicpro.settings import Settings
+from flows.months import load_months, note_arrivals, record_outage
 from tasks.common import Period
 from tasks.load import read_loaded_months, read_stale_months, utcnow
 from tasks.validate import build_data_docs
@@ -30,6 +31,19 @@ def resolve_report_date(report_date: date | None, scheduled_start: datetime | No
     return report_date
 
 
+def changed_months(settings: Settings, period: Period, run_started: datetime, run_id: str) -> list[Period]:
+    """Earlier loaded months that rows arrived since the previous run changed, each to the horizon
+    it was loaded to."""
+    note_arrivals(settings, run_started, run_id)
+    loaded = read_loaded_months(settings)
+    periods = []
+    for month in read_stale_months(settings):
+        if month != period.month_start and month in loaded:
+            get_run_logger().info("late rows changed %s: reloading it", f"{month:%Y-%m}")
+            periods.append(Period(loaded[month].date() - timedelta(days=1)))
+    return periods
+
+
 def run_month(report_date: date | None, recompute: bool, catch_up: bool, blocks: dict[str, str | None]) -> dict[str, int]:
     """The month containing ``report_date`` (default: yesterday, UTC) to date; with ``catch_up``
     also the earlier loaded months that rows arrived since the previous run changed."""
@@ -42,12 +56,11 @@ def run_month(report_date: date | None, recompute: bool, catch_up: bool, blocks:
     try:
         periods = [period]
         if catch_up:
-            note_arrivals(settings, run_started, run_id)
-            loaded = read_loaded_months(settings)
-            for month in read_stale_months(settings):
-                if month != period.month_start and month in loaded:
-                    logger.info("late rows changed %s: reloading it", f"{month:%Y-%m}")
-                    periods.append(Period(loaded[month].date() - timedelta(days=1)))
+            try:
+                periods += changed_months(settings, period, run_started, run_id)
+            except Exception as error:  # an outage before the load: the month's attempt failed all the same
+                record_outage(settings, periods, f"{type(error).__name__}: {error}", run_id)
+                raise
         return load_months(settings, periods, recompute, run_id)[period.month_start]
     finally:
         if flow_run.parent_flow_run_id is None:

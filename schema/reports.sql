@@ -46,8 +46,8 @@ CREATE TABLE IF NOT EXISTS reports_db.report_prosthetic_monthly_metrics (
 PARTITION BY toYYYYMM(report_date)
 ORDER BY (user_id, prosthetic_id, report_date);
 
--- Each mart row carries the run that loaded it (`load_id`); readers take, per month, only the
--- rows of the latest successful load in load_log (see tasks/load.py for the publish steps), so a
+-- Each mart row carries the load that wrote it (`load_id`, one per publish of a month); readers
+-- take, per month, only the rows of the latest successful load in load_log (see tasks/load.py for the publish steps), so a
 -- reader never sees a half-loaded month, one mart new and the other old, or rows of a run that
 -- died before its load_log row. Tables made before load_id existed get it here (their rows keep '').
 ALTER TABLE reports_db.report_user_monthly_metrics ADD COLUMN IF NOT EXISTS load_id String DEFAULT '';
@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS reports_db.load_log (
     status      LowCardinality(String),
     message     String,
     run_id      String,
-    loaded_at   DateTime64(6)
+    loaded_at   DateTime64(6),
+    load_id     String DEFAULT ''  -- a successful load: the load_id of the mart rows it published
 ) ENGINE = MergeTree
 ORDER BY (report_date, mart, loaded_at);
+ALTER TABLE reports_db.load_log ADD COLUMN IF NOT EXISTS load_id String DEFAULT '';

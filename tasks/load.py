@@ -3,6 +3,7 @@ step: each month's checked candidates published as one new version of both marts
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -116,26 +117,26 @@ class LoadError(RuntimeError):
     """A month's new version is not fit to publish (it stays unpublished)."""
 
 
-def stage_version(client, mart: Mart, frame: pd.DataFrame, period: Period, run_id: str, now: datetime) -> int:
+def stage_version(client, mart: Mart, frame: pd.DataFrame, period: Period, load_id: str, now: datetime) -> int:
     """The run's rows of the month in the mart's staging table (and nothing else of the month)."""
     params = _mart_params(mart, period)
     client.command(read_sql("ch_clear_staging"), parameters=params)
     if frame.empty:  # (an empty result has no columns either)
         return 0
     first_loaded = client.query_df(read_sql("ch_first_loaded"), parameters=params)
-    rows = stamp_rows(frame[mart.columns], first_loaded, mart.key, now).assign(load_id=run_id)
+    rows = stamp_rows(frame[mart.columns], first_loaded, mart.key, now).assign(load_id=load_id)
     client.insert_df(f"reports_db.{mart.staging}", rows)
     return len(rows)
 
 
-def append_version(client, mart: Mart, period: Period, run_id: str, expected: int) -> None:
+def append_version(client, mart: Mart, period: Period, load_id: str, expected: int) -> None:
     """Add the staged rows to the mart beside the published ones, and check there is one per key."""
     params = _mart_params(mart, period)
     client.command(read_sql("ch_append_version"), parameters=params)
     found, repeated = client.query(read_sql("ch_version_keys"),
-                                   parameters={**params, "load_id": run_id}).result_rows[0]
+                                   parameters={**params, "load_id": load_id}).result_rows[0]
     if repeated or found != expected:
-        raise LoadError(f"{mart.table} {period.label}: run {run_id} wrote {found} rows for {expected} keys"
+        raise LoadError(f"{mart.table} {period.label}: load {load_id} wrote {found} rows for {expected} keys"
                         + (f" ({mart.key} {repeated} more than once)" if repeated else "")
                         + "; the month stays as it was")
 
@@ -153,16 +154,18 @@ def swap_version(client, mart: Mart, period: Period, rows: int) -> None:
 def publish_month(client, settings: Settings, period: Period, frames: dict[str, pd.DataFrame], run_id: str,
                   now: datetime) -> dict[str, int]:
     """Publish one month: the load_log row is the commit. Readers see the month's previous load
-    until it is written and this run's rows after; a run killed at any step leaves at most
-    unpublished rows, which the next publish of the month swaps away."""
+    until it is written and this one's rows after; a run killed (or failing) at any step leaves at
+    most unpublished rows, which the next publish of the month swaps away. Each publish has a
+    load_id of its own, so that a retried publish never counts an earlier attempt's rows."""
+    load_id = uuid.uuid4().hex
     rows = {}
     for name, mart in MARTS.items():
-        rows[name] = stage_version(client, mart, frames[name], period, run_id, now)
+        rows[name] = stage_version(client, mart, frames[name], period, load_id, now)
         failpoint(settings, f"publish:staged:{name}")
     for name, mart in MARTS.items():
-        append_version(client, mart, period, run_id, rows[name])
+        append_version(client, mart, period, load_id, rows[name])
         failpoint(settings, f"publish:appended:{name}")
-    client.insert_df("reports_db.load_log", _log_rows(period, rows, "success", "", run_id, now))  # one block: atomic
+    client.insert_df("reports_db.load_log", _log_rows(period, rows, "success", "", run_id, now, load_id))  # one block: atomic
     failpoint(settings, "publish:logged")
     for name, mart in MARTS.items():
         swap_version(client, mart, period, rows[name])
@@ -170,10 +173,11 @@ def publish_month(client, settings: Settings, period: Period, frames: dict[str, 
     return rows
 
 
-def _log_rows(period: Period, rows: dict[str, int], status: str, message: str, run_id: str, now: datetime) -> pd.DataFrame:
+def _log_rows(period: Period, rows: dict[str, int], status: str, message: str, run_id: str, now: datetime,
+              load_id: str = "") -> pd.DataFrame:
     return pd.DataFrame([
         {"report_date": period.month_start, "mart": mart, "rows": count, "horizon": period.horizon,
-         "status": status, "message": message[:2000], "run_id": run_id, "loaded_at": now}
+         "status": status, "message": message[:2000], "run_id": run_id, "loaded_at": now, "load_id": load_id}
         for mart, count in rows.items()
     ])
 

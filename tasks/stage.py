@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
-
+from clickhouse_connect.driver.exceptions import DatabaseError
 from prefect import get_run_logger, task
 
-from bionicpro.db import clickhouse_client, pg_connection
+from bionicpro.db import STATEMENT_TIMEOUT_S, SourceUnavailable, clickhouse_client, pg_connection
 from bionicpro.faults import failpoint
 from bionicpro.pgio import copy_frame, read_sql
 from bionicpro.settings import CRM_DB, TELEMETRY_DB, WORK, Settings
@@ -49,9 +49,19 @@ def collection_statements(settings: Settings) -> list[str]:
     return statements
 
 
-def _stage(settings: Settings, client, names: tuple[str, ...], params: dict) -> dict[str, int]:
+# What the engine reports when a postgresql() source refused, dropped or outlived its time.
+SOURCE_FAILURES = ("POSTGRESQL_CONNECTION_FAILURE", "TIMEOUT_EXCEEDED", "NETWORK_ERROR", "SOCKET_TIMEOUT",
+                   "connection")
+
+
+def _stage(settings: Settings, client, database: str, names: tuple[str, ...], params: dict) -> dict[str, int]:
     for name in names:
-        client.command(read_sql(name), parameters=params)
+        try:
+            client.command(read_sql(name), parameters=params, settings={"max_execution_time": STATEMENT_TIMEOUT_S})
+        except DatabaseError as error:
+            if any(sign in str(error) for sign in SOURCE_FAILURES):
+                raise SourceUnavailable(f"{database}: {name} failed: {error}") from error
+            raise
         failpoint(settings, f"stage:{name}")
     return staged_rows(client, params["run_id"], names)
 
@@ -71,7 +81,7 @@ def stage_crm(settings: Settings, run_id: str, span_start: datetime, span_end: d
         if settings.warehouse_uses_chdb(WORK):
             for statement in collection_statements(settings):
                 client.command(statement)
-        counts = _stage(settings, client, CRM_STAGES, {"run_id": run_id, "span_start": span_start, "span_end": span_end})
+        counts = _stage(settings, client, CRM_DB, CRM_STAGES, {"run_id": run_id, "span_start": span_start, "span_end": span_end})
     get_run_logger().info("staged CRM rows of [%s, %s): %s", span_start, span_end, counts)
     return counts
 
@@ -81,7 +91,7 @@ def stage_telemetry(settings: Settings, run_id: str, window_start: datetime, win
     """Events and samples of [window_start, window_end), and the state events that reach into it."""
     params = {"run_id": run_id, "window_start": window_start, "window_end": window_end}
     with clickhouse_client(settings, WORK) as client:
-        counts = _stage(settings, client, TELEMETRY_STAGES, params)
+        counts = _stage(settings, client, TELEMETRY_DB, TELEMETRY_STAGES, params)
     get_run_logger().info("staged telemetry of [%s, %s): %s", window_start, window_end, counts)
     return counts
 

@@ -24,8 +24,9 @@ DEVICE_COLUMNS = ["report_date", "prosthetic_id", "user_id", "user_uuid", "prost
                   "power_on_count", "power_off_count", "total_active_hours", "avg_discharge_rate_active",
                   "avg_discharge_rate_idle", "avg_charge_rate", "charge_cycles", "warning_count", "error_count",
                   "critical_error_count", "downtime_minutes", "created_at", "last_updated", "load_id"]
-LOG_COLUMNS = ["report_date", "mart", "rows", "horizon", "status", "message", "run_id", "loaded_at"]
-# Every row here is of one load, RUN: readers take a month's rows of its latest successful load.
+LOG_COLUMNS = ["report_date", "mart", "rows", "horizon", "status", "message", "run_id", "loaded_at", "load_id"]
+# Every row here is of one load, RUN (its run_id and load_id): readers take a month's rows of its
+# latest successful load.
 RUN = "test"
 
 
@@ -51,7 +52,7 @@ def device_row(month: date, prosthetic_id: int, user_id: int, device_type: str, 
 def log_rows(month: date, horizon: datetime, status: str, loaded_at: datetime, users: int = 1,
              devices: int = 1) -> list[list]:
     return [[month, mart, rows, horizon, status, "" if status == "success" else "blocking failure", RUN,
-             loaded_at] for mart, rows in (("user", users), ("prosthetic", devices))]
+             loaded_at, RUN] for mart, rows in (("user", users), ("prosthetic", devices))]
 
 
 def insert(settings, users: list[list], devices: list[list], logs: list[list]) -> None:

@@ -20,12 +20,12 @@ SELECT
                              support_tickets_resolved))
      FROM reports_db.report_user_monthly_metrics
      WHERE report_date = {month:Date} AND $match
-       AND load_id = (SELECT argMax(run_id, loaded_at) FROM reports_db.load_log
+       AND load_id = (SELECT argMax(load_id, loaded_at) FROM reports_db.load_log
                        WHERE report_date = {month:Date} AND status = 'success')) AS users,
     (SELECT groupArray(tuple(prosthetic_id, prosthetic_uuid, device_type, total_active_hours, power_on_count,
                              avg_discharge_rate_active, avg_discharge_rate_idle, avg_charge_rate, charge_cycles,
                              warning_count, error_count, critical_error_count, downtime_minutes))
      FROM reports_db.report_prosthetic_monthly_metrics
      WHERE report_date = {month:Date} AND $match
-       AND load_id = (SELECT argMax(run_id, loaded_at) FROM reports_db.load_log
+       AND load_id = (SELECT argMax(load_id, loaded_at) FROM reports_db.load_log
                        WHERE report_date = {month:Date} AND status = 'success')) AS devices

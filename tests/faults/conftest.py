@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.faults.harness import REPORT_DATE, run, snapshot, trial_env
+
 _TRIALS: dict[str, list[int]] = {}  # fault -> [trials, held]
 
 
@@ -29,3 +31,17 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"{'fault':<{width}} | trials | held")
     for fault, (trials, held) in _TRIALS.items():
         terminalreporter.write_line(f"{fault:<{width}} | {trials:>6} | {held:>4}")
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory, prefect_harness):
+    """A seeded data dir with March 2024 loaded, and the snapshot readers see of it. Trials run one
+    after another on it; each leaves it settled (its last run completed) in ``state``."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = trial_env(tmp_path_factory.mktemp("faults"), PREFECT_API_URL.value())
+    for args in (("init",), ("seed", "--users", "4", "--months", "2", "--end-date", "2024-04-01", "--seed", "3"),
+                 ("etl", "--report-date", REPORT_DATE)):
+        done = run(env, *args)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {"env": env, "state": snapshot(env), "trial": 0}
