@@ -260,22 +260,27 @@ def report(data_dir: Path, counts: dict, runs: dict, api: dict, history: list[di
         "month_backfill_again": "month_backfill_again_s: the same backfill again",
         "extraction_floor": "extraction_floor_s: PostgreSQL binary COPY of the month to /dev/null",
         "group_by_counts": "context: PostgreSQL GROUP BY of the month per prosthesis",
-        "daily": f"daily_s: daily run, day 30 (days 1-29 loaded, {NIGHTS} nights of GX results)",
+        "daily": f"daily run, day 30 (days 1-29 loaded, {NIGHTS} nights of GX results)",
         "daily_day1": "daily run, day 1 (nothing loaded)",
         "daily_beside_api": f"daily run, day 30, beside the API at {API_RATE} req/s",
     }
-    print("\n| run | wall s | peak RSS MB | events/s | x floor |")
-    print("|---|---:|---:|---:|---:|")
+    # wall s: the process from start (Python, Prefect and GX imports included); flow s: the flow's
+    # own work, what daily_s is ("the flow's work"). The month backfill is judged on wall s.
+    print("\n| run | wall s | flow s | peak RSS MB | events/s | x floor |")
+    print("|---|---:|---:|---:|---:|---:|")
     for key, label in labels.items():
         run = runs[key]
         volume = events / 31 if key.startswith("daily") else events
-        print(f"| {label} | {run['seconds']:.1f} | {run['peak_rss_mb']:.0f} | {volume / run['seconds']:,.0f} | "
-              f"{run['seconds'] / floor:.2f} |")
+        print(f"| {label} | {run['seconds']:.1f} | {run['flow_seconds']:.1f} | {run['peak_rss_mb']:.0f} | "
+              f"{volume / run['seconds']:,.0f} | {run['seconds'] / floor:.2f} |")
 
     results = {
         "users": counts["crm_users"], "events": events, "battery_samples": counts["battery_metrics"],
         "cores": os.cpu_count(),
         **{f"{key}_s": runs[key]["seconds"] for key in labels},
+        **{f"{key}_flow_s": runs[key]["flow_seconds"] for key in labels},
+        "daily_process_s": runs["daily"]["seconds"],
+        "daily_s": runs["daily"]["flow_seconds"],  # the definition: the flow's work
         "peak_rss_mb": {key: runs[key]["peak_rss_mb"] for key in labels},
         "peak_rss_mb_max": max(runs[key]["peak_rss_mb"] for key in labels),
         "api_p50_during_daily_ms": api["p50_ms"], "api_p99_during_daily_ms": api["p99_ms"],

@@ -16,6 +16,8 @@ def parse_end_date(value: str | None) -> date | None:
     if value is None:
         return None
     try:
+        if len(value) != 10:  # date.fromisoformat also takes 20240115
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD)", param_hint="--end-date") from None
