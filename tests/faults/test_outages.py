@@ -105,3 +105,39 @@ def test_two_runs_at_once_both_finish_and_agree(world):
     world["state"] = snapshot(env)
     assert_consistent(world["state"], settled=True)
     assert seen(world["state"]["2024-03-01"]) != seen(old["2024-03-01"])
+
+
+@pytest.mark.fault("kill -9 of the embedded PostgreSQL mid-run")
+def test_postgres_killed_mid_run_then_the_next_run_succeeds(world):
+    """The postmaster dies right after the run staged the CRM; the run may fail, but every month
+    stays old or new, and the very next run (which starts a new server) succeeds."""
+    import os
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from tests.faults.harness import BIN, ROOT, assert_old_or_new
+
+    env = world["env"]
+    world["trial"] += 1
+    change_sources(env, world["trial"])
+    old = world["state"]
+    pid_file = Path(env["BIONICPRO_DATA_DIR"]) / "postgres" / "postmaster.pid"
+    with subprocess.Popen([str(BIN / "bionicpro"), "etl", "--report-date", REPORT_DATE], env=env, cwd=ROOT, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True) as process:
+        killed = None
+        for line in process.stdout:
+            if killed is None and "stage_crm" in line and "Finished" in line:
+                killed = int(pid_file.read_text().split()[0])
+                os.kill(killed, signal.SIGKILL)
+        process.wait(timeout=600)
+    assert killed is not None, "the run never staged the CRM"
+    assert left_behind(process.pid) == []
+    after = snapshot(env)
+    assert_consistent(after, settled=False)
+
+    finished = run(env, "etl", "--report-date", REPORT_DATE)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    world["state"] = snapshot(env)
+    assert_consistent(world["state"], settled=True)
+    assert_old_or_new(old, after, world["state"])
