@@ -40,6 +40,7 @@ def fails_and_keeps_months(world, named: str, failing_env: dict[str, str], withi
     output = failed.stdout + failed.stderr
     assert failed.returncode not in (0, -9), output[-3000:]
     assert took < within_s, f"failed only after {took:.0f} s"
+    print(f"{named}: the run failed after {took:.0f} s")
     assert named in output, output[-3000:]
     assert left_behind(failed.pid) == []
     after = snapshot(env)
