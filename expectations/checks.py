@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import threading
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -237,6 +238,7 @@ class _Project:
     root: Path
     checkpoints: dict[tuple[str, bool], Any]
     engine: Any
+    token: str  # the declaration this process made (see _DECLARED)
 
     @property
     def site_dir(self) -> Path:
@@ -248,18 +250,38 @@ class _Project:
 
 
 _PROJECTS: dict[tuple[str, str], _Project] = {}
+# Each declaration of the project (suites, definitions, checkpoints saved anew) writes a new token
+# here. GX refuses to run a checkpoint whose suite was saved again since it was loaded, so a
+# process whose project another process re-declared (two runs at once) declares it again first.
+_DECLARED = ".declared"
+_HELD: dict[Path, int] = {}
 
 
 @contextlib.contextmanager
 def _exclusive(root: Path) -> Iterator[None]:
-    """One writer of the GX project at a time: threads (RLock) and processes (flock)."""
+    """One user of the GX project at a time: threads (RLock) and processes (flock); re-entrant."""
     root.mkdir(parents=True, exist_ok=True)
-    with _LOCK, open(root / ".gx.lock", "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with _LOCK:
+        if _HELD.get(root):
+            _HELD[root] += 1
+            try:
+                yield
+            finally:
+                _HELD[root] -= 1
+            return
+        with open(root / ".gx.lock", "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            _HELD[root] = 1
+            try:
+                yield
+            finally:
+                _HELD[root] = 0
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _declared_token(root: Path) -> str:
+    path = root / _DECLARED
+    return path.read_text() if path.is_file() else ""
 
 
 @contextlib.contextmanager
@@ -330,7 +352,8 @@ def _project(settings) -> _Project:
     os.environ[DSN_VARIABLE] = url
     key = (str(root), url)
     project = _PROJECTS.get(key)
-    if project is not None and (root / "gx" / "great_expectations.yml").is_file():
+    if (project is not None and (root / "gx" / "great_expectations.yml").is_file()
+            and project.token == _declared_token(root)):
         return project
 
     import great_expectations as gx
@@ -393,7 +416,9 @@ def _project(settings) -> _Project:
         # The counts go through the engine GX validates with: one chDB connection per check, not two.
         validation_source = next(iter(checkpoints.values())).validation_definitions[0].data.data_asset.datasource
         engine = validation_source.get_execution_engine().engine
-    project = _Project(context=context, root=root, checkpoints=checkpoints, engine=engine)
+        token = uuid.uuid4().hex
+        (root / _DECLARED).write_text(token)
+    project = _Project(context=context, root=root, checkpoints=checkpoints, engine=engine, token=token)
     _PROJECTS[key] = project
     return project
 
@@ -513,28 +538,27 @@ def check(
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown:
         raise ValueError(f"unknown dataset(s) {unknown}; known: {sorted(DATASETS)}")
-    with _LOCK, _quiet(), _engine_closed_after(settings):
-        project = _project(settings)
+    with _LOCK, _quiet(), _engine_closed_after(settings), _exclusive(Path(settings.gx_dir)):
+        project = _project(settings)  # (declared again if another process declared it since)
         counts = _row_counts(project, run_id, datasets)
         suites: list[SuiteOutcome] = []
         gx_run = RunIdentifier(run_name=run_name)
-        with _exclusive(project.root):
-            for name in datasets:
-                dataset = DATASETS[name]
-                if counts.get(name, 0) == 0:
-                    suites += [
-                        SuiteOutcome(name, s, 0, 0, skipped="no rows staged for this run")
-                        for s in dataset.rules()
-                    ]
-                    continue
-                checkpoint = project.checkpoints[name, update_docs]
-                result = checkpoint.run(batch_parameters={"run_id": run_id}, run_id=gx_run)
-                by_suite = {r.suite_name: r for r in result.run_results.values()}
-                for severity in dataset.rules():
-                    suites.append(
-                        _outcome(dataset, severity, counts[name], by_suite[f"{name}.{severity}"])
-                    )
-            _prune(project)
+        for name in datasets:
+            dataset = DATASETS[name]
+            if counts.get(name, 0) == 0:
+                suites += [
+                    SuiteOutcome(name, s, 0, 0, skipped="no rows staged for this run")
+                    for s in dataset.rules()
+                ]
+                continue
+            checkpoint = project.checkpoints[name, update_docs]
+            result = checkpoint.run(batch_parameters={"run_id": run_id}, run_id=gx_run)
+            by_suite = {r.suite_name: r for r in result.run_results.values()}
+            for severity in dataset.rules():
+                suites.append(
+                    _outcome(dataset, severity, counts[name], by_suite[f"{name}.{severity}"])
+                )
+        _prune(project)
     for suite in suites:
         for failure in suite.failed:
             log = logger.error if suite.severity == BLOCKING else logger.warning
@@ -573,17 +597,16 @@ def build_docs(settings) -> Path:
         ExpectationSuiteIdentifier,
     )
 
-    with _LOCK, _quiet():
+    with _LOCK, _quiet(), _exclusive(Path(settings.gx_dir)):
         project = _project(settings)
-        with _exclusive(project.root):
-            _prune(project)
-            store = project.context.validation_results_store
-            missing = [k for k in store.list_keys() if not _page(project, k).is_file()]
-            suites = {k.expectation_suite_identifier.name for k in missing}
-            if not project.docs_index.is_file():
-                suites |= {f"{d.name}.{s}" for d in DATASETS.values() for s in d.rules()}
-            identifiers = missing + [ExpectationSuiteIdentifier(name=s) for s in sorted(suites)]
-            if not identifiers:
-                return project.docs_index  # nothing stored since the last build
-            project.context.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
+        _prune(project)
+        store = project.context.validation_results_store
+        missing = [k for k in store.list_keys() if not _page(project, k).is_file()]
+        suites = {k.expectation_suite_identifier.name for k in missing}
+        if not project.docs_index.is_file():
+            suites |= {f"{d.name}.{s}" for d in DATASETS.values() for s in d.rules()}
+        identifiers = missing + [ExpectationSuiteIdentifier(name=s) for s in sorted(suites)]
+        if not identifiers:
+            return project.docs_index  # nothing stored since the last build
+        project.context.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
     return project.docs_index

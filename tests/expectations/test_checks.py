@@ -333,3 +333,21 @@ def test_sqlalchemy_url():
     assert sqlalchemy_url("https://u:p@h:8443/db") == "clickhousedb://u:p@h:8443/db?secure=true"
     with pytest.raises(ValueError):
         sqlalchemy_url("postgresql://h/db")
+
+
+def test_a_project_declared_again_by_another_process_is_reloaded(work, stage):
+    """Two runs at once: each process declares the GX project (saving the suites anew) when it
+    starts, and GX refuses a checkpoint whose suite was saved again since it was loaded. Here the
+    other process's declaration is played by a fresh declaration beside this process's cached one."""
+    from pathlib import Path
+
+    from expectations import checks
+
+    settings, _ = work
+    run_id = stage()
+    _run(settings, run_id, ["crm_users"])
+    key = (str(Path(settings.gx_dir)), checks.sqlalchemy_url(settings.clickhouse_dsn("work")))
+    ours = checks._PROJECTS.pop(key)
+    checks._project(settings)  # "the other process": saves every suite again, new token
+    checks._PROJECTS[key] = ours
+    assert _run(settings, run_id, ["crm_users"]).passed
