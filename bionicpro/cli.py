@@ -187,6 +187,23 @@ def register() -> None:
         console.print(f"block {name} saved")
 
 
+@app.command("automations")
+def create_automations() -> None:
+    """Create the automations of automations.yaml on the Prefect server (PREFECT_API_URL), or update
+    those of the same names: an alert on a failed or crashed run, and on a nightly run not done by 04:00."""
+    from prefect.settings import PREFECT_API_URL
+
+    from bionicpro.automations import apply_automations
+
+    if not PREFECT_API_URL.value():
+        # Without it Prefect would keep them in a throwaway server that never evaluates them.
+        typer.echo("Error: PREFECT_API_URL is not set: which Prefect server? (`make up` sets it)", err=True)
+        raise typer.Exit(2)
+    for name, actions in apply_automations():
+        console.print(f"automation {name}: " + ("notifies through block bionicpro-alerts" if actions else
+                                               "notifies nobody (BIONICPRO_ALERT_WEBHOOK_URL unset)"))
+
+
 def _where_to_look(settings, stack_ui: str | None) -> None:
     console.rule("where to look")
     console.print(f"Data Docs:  file://{settings.gx_dir}/gx/uncommitted/data_docs/local_site/index.html")

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), alias="BIONICPRO_DATA_DIR")
     # The Prefect server (and UI) that `make up` and `make demo` start.
     prefect_port: int = Field(default=4200, ge=1, le=65535, alias="BIONICPRO_PREFECT_PORT")
+    # Where the automations post a failed, crashed or missing run: often a URL with a token in it.
+    alert_webhook_url: SecretStr | None = Field(default=None, alias="BIONICPRO_ALERT_WEBHOOK_URL")
     # The fault-injection suite's hook (tests/faults): the named point kills the process there.
     failpoint: str | None = Field(default=None, alias="BIONICPRO_FAILPOINT")
 

@@ -190,10 +190,11 @@ class Stack:
         console.print(f"starting the Prefect server on {self.ui_url} (state in {self.env['PREFECT_HOME']})")
         self.spawn("prefect-server", _bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port))
         self.wait_healthy(f"{self.api_url}/health", "the Prefect server")
-        console.print("registering blocks, the work pool and the deployments")
+        console.print("registering blocks, the work pool, the deployments and the automations")
         self.run(_bin("bionicpro"), "blocks")
         self.run(_bin("prefect"), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite")
         self.run(_bin("prefect"), "--no-prompt", "deploy", "--all")
+        console.print(self.run(_bin("bionicpro"), "automations").stdout.rstrip(), markup=False, highlight=False)
         self.spawn("prefect-worker", _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
         if with_api and shutil.which(_bin("bionicpro-api")):
             self.start_api()

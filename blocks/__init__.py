@@ -1,4 +1,5 @@
-"""Prefect blocks for the three databases: register them from the settings, or read settings from them.
+"""Prefect blocks: the three databases (register them from the settings, or read settings from them)
+and the alert webhook.
 
 Another environment is just other blocks: flows take block names as parameters.
 """
@@ -31,9 +32,11 @@ def _components(settings: Settings, database: str):
 
 
 def register_blocks(settings: Settings | None = None, overwrite: bool = True) -> list[str]:
-    """Save the three blocks from the settings (the environment); returns their names."""
+    """Save the three database blocks from the settings (the environment), and the alert webhook
+    when ``BIONICPRO_ALERT_WEBHOOK_URL`` is set; returns their names."""
     from prefect_sqlalchemy import SqlAlchemyConnector
 
+    from blocks.alerts import ALERT_BLOCK, alert_block
     from blocks.clickhouse import ClickHouseConnection
 
     settings = settings or get_settings()
@@ -44,7 +47,11 @@ def register_blocks(settings: Settings | None = None, overwrite: bool = True) ->
     else:
         clickhouse = ClickHouseConnection(url=settings.clickhouse_url)
     clickhouse.save(CLICKHOUSE_BLOCK, overwrite=overwrite)
-    return [CRM_BLOCK, TELEMETRY_BLOCK, CLICKHOUSE_BLOCK]
+    saved = [CRM_BLOCK, TELEMETRY_BLOCK, CLICKHOUSE_BLOCK]
+    if settings.alert_webhook_url is not None:
+        alert_block(settings.alert_webhook_url).save(ALERT_BLOCK, overwrite=overwrite)
+        saved.append(ALERT_BLOCK)
+    return saved
 
 
 def _source_url(block_name: str) -> str:

@@ -21,6 +21,7 @@ from blocks import resolve_settings
 from expectations import DataQualityError
 from flows.daily import bionicpro_etl_month, today_utc
 from flows.months import load_months, note_arrivals
+from flows.runs import name_backfill_run, tag_backfill_run
 from tasks.common import PURE_TASK, Period
 from tasks.load import read_load_status, utcnow
 from tasks.validate import build_data_docs
@@ -86,7 +87,7 @@ def run_each(chosen: list[date], recompute: bool, max_concurrency: int, blocks: 
     return results + [future.result() for future in running]
 
 
-@flow(name="bionicpro_backfill")
+@flow(name="bionicpro_backfill", flow_run_name=name_backfill_run, on_running=[tag_backfill_run])
 def bionicpro_backfill(
     start_date: date,
     end_date: date,

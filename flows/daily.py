@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from blocks import resolve_settings
 from bionicpro.settings import Settings
 from flows.months import load_months, note_arrivals, record_outage
+from flows.runs import PROJECT_TAG, add_tags, etl_run_name, month_tag
 from tasks.common import Period
 from tasks.load import read_loaded_months, read_stale_months, utcnow
 from tasks.validate import build_data_docs
@@ -20,15 +21,36 @@ def today_utc() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def resolve_report_date(report_date: date | None, scheduled_start: datetime | None, today: date) -> date:
+def default_report_date(report_date: date | None, scheduled_start: datetime | None, today: date) -> date:
     """``None`` means the day before the scheduled start (or before today for an ad-hoc run)."""
     if report_date is None:
         anchor = scheduled_start.astimezone(timezone.utc).date() if scheduled_start else today
         report_date = anchor - timedelta(days=1)
+    return report_date
+
+
+def resolve_report_date(report_date: date | None, scheduled_start: datetime | None, today: date) -> date:
+    """:func:`default_report_date`, refused if after ``today``."""
+    report_date = default_report_date(report_date, scheduled_start, today)
     if report_date > today:
         raise ValueError(f"report_date={report_date.isoformat()} is after today ({today.isoformat()}, UTC): "
                          "its data cannot exist yet")
     return report_date
+
+
+def name_etl_run() -> str:
+    """``etl-2024-01-15`` (``flow_run_name``: called with the validated parameters); a run for a day
+    after today is named too, and then refused by the flow."""
+    day = default_report_date(flow_run.parameters.get("report_date"), flow_run.scheduled_start_time, today_utc())
+    return etl_run_name(day)
+
+
+def tag_etl_run(flow, run, state) -> None:
+    """An ``on_running`` hook: tags ``bionicpro``, ``daily`` and the month, which a scheduled run
+    knows only once it starts (its deployment gives the first two)."""
+    parameters = flow.validate_parameters(run.parameters)
+    day = default_report_date(parameters.get("report_date"), run.expected_start_time, today_utc())
+    add_tags(run, [PROJECT_TAG, "daily", month_tag(day)])
 
 
 def changed_months(settings: Settings, period: Period, run_started: datetime, run_id: str) -> list[Period]:
@@ -67,7 +89,7 @@ def run_month(report_date: date | None, recompute: bool, catch_up: bool, blocks:
             build_data_docs(settings)
 
 
-@flow(name="bionicpro_etl_daily")
+@flow(name="bionicpro_etl_daily", flow_run_name=name_etl_run, on_running=[tag_etl_run])
 def bionicpro_etl_daily(
     report_date: date | None = None,
     recompute: bool = False,
@@ -87,7 +109,7 @@ def bionicpro_etl_daily(
                                                     "clickhouse_block": clickhouse_block})
 
 
-@flow(name="bionicpro_etl_month")
+@flow(name="bionicpro_etl_month", flow_run_name=name_etl_run, on_running=[tag_etl_run])
 def bionicpro_etl_month(report_date: date, recompute: bool, blocks: dict[str, str | None]) -> dict[str, int]:
     """One month to ``report_date``, without the arrival catch-up: a backfill's subflow. Not
     deployed, so its switches are not parameters an operator can set on a deployment."""
